@@ -1,0 +1,319 @@
+package filter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/ipveil/ipveil/anonymize"
+	"github.com/ipveil/ipveil/internal/jsoncfg"
+	"github.com/ipveil/ipveil/policy"
+)
+
+// Mode says whether verdicts are enforced.
+type Mode string
+
+// Modes.
+const (
+	// ModeEnforce answers block and challenge verdicts locally.
+	ModeEnforce Mode = "enforce"
+	// ModeDryRun decides and logs every request but lets all of them
+	// through, optionally telling the upstream the verdict in a header.
+	ModeDryRun Mode = "dry_run"
+)
+
+// HeaderAction is what happens to a client-address header on its way to the
+// upstream.
+type HeaderAction string
+
+// Header actions.
+const (
+	HeaderMask  HeaderAction = "mask"
+	HeaderStrip HeaderAction = "strip"
+	HeaderKeep  HeaderAction = "keep"
+)
+
+// DefaultUpstreamHeaders are the headers that carry client addresses and
+// are masked by default before the request goes upstream.
+var DefaultUpstreamHeaders = []string{
+	"x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip",
+	"cf-connecting-ip", "x-envoy-external-address",
+}
+
+// Config is a validated plugin configuration.
+type Config struct {
+	// Mode is enforce or dry_run.
+	Mode Mode
+	// ClientIP says where the client address comes from.
+	ClientIP ClientIPConfig
+	// OnUnresolved is the verdict when no client address can be resolved
+	// safely (defaults to the policy's on_error).
+	OnUnresolved policy.Verdict
+	// Provider is the reputation API and how to read its answers.
+	Provider *policy.Provider
+	// CalloutHeaders are the callout's headers with ${ENV} expanded, without
+	// the pseudo-headers.
+	CalloutHeaders [][2]string
+	// Policy turns signals into verdicts.
+	Policy *policy.Policy
+	// TTL is how long a verdict is cached; ErrorTTL how long a failed lookup
+	// is remembered (and answered with on_error) before it is retried.
+	TTL, ErrorTTL time.Duration
+	// BypassPaths are paths never checked: exact, or a prefix when they end
+	// in '*'. The query string is not part of the match.
+	BypassPaths []string
+	// AllowCIDRs are always allowed and DenyCIDRs always blocked, without a
+	// lookup. Deny wins when a client is in both.
+	AllowCIDRs, DenyCIDRs []netip.Prefix
+	// Block is the local reply for a block verdict.
+	Block Reply
+	// Challenge is how a challenge verdict is answered.
+	Challenge ChallengeConfig
+	// Masker masks client addresses for everything the filter writes.
+	Masker anonymize.Masker
+	// UpstreamHeaders says, per lower-case header name, what happens to
+	// client-address headers before the request goes upstream.
+	UpstreamHeaders map[string]HeaderAction
+	// VerdictHeader, when set, carries the verdict and reason to the
+	// upstream in dry_run mode and for flag verdicts. Clients cannot set it:
+	// an incoming header of that name is always removed.
+	VerdictHeader string
+	// LogDecisions selects which decisions get a JSON log line: "non_allow"
+	// (default: blocks, challenges, flags, errors), "all" or "off".
+	LogDecisions string
+	// Namespace prefixes every shared-data key this configuration writes,
+	// so plugins with different configurations never share verdicts.
+	Namespace string
+}
+
+// Reply is a configured local reply.
+type Reply struct {
+	Status      uint32
+	Body        string
+	ContentType string
+}
+
+// ChallengeConfig says how a challenge verdict is answered.
+type ChallengeConfig struct {
+	// Kind is "page" (a local reply with Status and Body) or "redirect"
+	// (302 to URL).
+	Kind string
+	Reply
+	// URL is the redirect target; "{path}" in it is replaced by the
+	// URL-escaped original path. It never carries the client address.
+	URL string
+}
+
+const (
+	defaultBlockBody     = "Access denied.\n"
+	defaultChallengeBody = "<!doctype html><title>Checking your connection</title><p>Your request needs an extra check. Please try again in a moment.</p>\n"
+)
+
+// EnvLookup finds a VM environment variable. A nil EnvLookup means
+// variables are not available (check-config): references are checked for
+// syntax only.
+type EnvLookup func(name string) (string, bool)
+
+// ParseConfig validates a whole configuration document and returns every
+// problem, each named by its JSON path, as a *jsoncfg.Error.
+func ParseConfig(doc []byte, env EnvLookup) (*Config, error) {
+	var errs jsoncfg.Errors
+	root := jsoncfg.Parse(doc, &errs)
+	sum := sha256.Sum256(doc)
+	c := &Config{Namespace: "ipveil." + hex.EncodeToString(sum[:4])}
+
+	c.Mode = Mode(root.Enum("mode", string(ModeEnforce), string(ModeEnforce), string(ModeDryRun)))
+
+	c.Provider = policy.ParseProvider(root.Object("provider"))
+	c.Policy = policy.ParsePolicy(root.Object("policy"))
+	c.CalloutHeaders = expandHeaders(c.Provider, env, &errs)
+
+	ci := root.Object("client_ip")
+	c.ClientIP.Source = ClientIPSource(ci.Enum("source", string(SourceAddress),
+		string(SourceAddress), string(SourceXFF), string(SourceForwarded), string(SourceHeader)))
+	c.ClientIP.Header = strings.ToLower(ci.String("header", ""))
+	c.ClientIP.TrustedHops = int(ci.Int("trusted_hops", 0, 0, 32))
+	c.ClientIP.TrustedCIDRs = parseCIDRs(ci, "trusted_cidrs")
+	c.OnUnresolved = c.Policy.OnError
+	if ci.Has("on_unresolved") {
+		c.OnUnresolved = parseVerdict(ci, "on_unresolved", c.Policy.OnError)
+	}
+	switch c.ClientIP.Source {
+	case SourceHeader:
+		if c.ClientIP.Header == "" {
+			ci.Addf("header", `is required when source is "header" (for example "cf-connecting-ip")`)
+		}
+		if len(c.ClientIP.TrustedCIDRs) == 0 {
+			ci.Addf("trusted_cidrs", `is required when source is "header": the header is believed only from these peers`)
+		}
+		if ci.Has("trusted_hops") {
+			ci.Addf("trusted_hops", `applies to x_forwarded_for and forwarded only`)
+		}
+	case SourceAddress:
+		if ci.Has("trusted_hops") || ci.Has("trusted_cidrs") || ci.Has("header") {
+			ci.Addf("source", `"source_address" is Envoy's effective client address, already resolved by xff_num_trusted_hops; remove trusted_hops, trusted_cidrs and header, or pick another source`)
+		}
+	default:
+		if ci.Has("header") {
+			ci.Addf("header", `applies to source "header" only`)
+		}
+	}
+	ci.Done()
+
+	cache := root.Object("cache")
+	c.TTL = time.Duration(cache.Int("ttl_s", 300, 1, 86400)) * time.Second
+	c.ErrorTTL = time.Duration(cache.Int("error_ttl_s", 10, 1, 3600)) * time.Second
+	cache.Done()
+
+	lists := root.Object("lists")
+	for i, p := range lists.Strings("bypass_paths", nil) {
+		if !strings.HasPrefix(p, "/") {
+			errs.Addf(jsoncfg.Index(lists.Path("bypass_paths"), i), `must start with "/" (a path, optionally ending in "*" for a prefix)`)
+			continue
+		}
+		if strings.ContainsAny(p, "?#") {
+			errs.Addf(jsoncfg.Index(lists.Path("bypass_paths"), i), `must not contain "?" or "#": the query string is not matched`)
+			continue
+		}
+		if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
+			errs.Addf(jsoncfg.Index(lists.Path("bypass_paths"), i), `"*" is allowed only at the end (prefix match)`)
+			continue
+		}
+		c.BypassPaths = append(c.BypassPaths, p)
+	}
+	c.AllowCIDRs = parseCIDRs(lists, "allow_cidrs")
+	c.DenyCIDRs = parseCIDRs(lists, "deny_cidrs")
+	lists.Done()
+
+	blk := root.Object("block")
+	c.Block = parseReply(blk, 403, defaultBlockBody, "text/plain; charset=utf-8")
+	blk.Done()
+
+	ch := root.Object("challenge")
+	c.Challenge.Kind = ch.Enum("kind", "page", "page", "redirect")
+	if c.Challenge.Kind == "redirect" {
+		c.Challenge.URL = ch.String("url", "")
+		switch {
+		case c.Challenge.URL == "":
+			ch.Addf("url", `is required when kind is "redirect", e.g. "/challenge?return={path}"`)
+		case !strings.HasPrefix(c.Challenge.URL, "/") && !strings.HasPrefix(c.Challenge.URL, "https://"):
+			ch.Addf("url", `must be a path ("/…") or an https:// URL`)
+		case strings.Contains(c.Challenge.URL, "{ip}"):
+			ch.Addf("url", `must not contain {ip}: the client address never leaves the filter in a redirect`)
+		}
+		if ch.Has("status") || ch.Has("body") || ch.Has("content_type") {
+			ch.Addf("kind", `a redirect is always 302 with no body; remove status, body and content_type`)
+		}
+		c.Challenge.Status = 302
+	} else {
+		if ch.Has("url") {
+			ch.Addf("url", `applies to kind "redirect" only`)
+		}
+		c.Challenge.Reply = parseReply(ch, 429, defaultChallengeBody, "text/html; charset=utf-8")
+	}
+	ch.Done()
+
+	pv := root.Object("privacy")
+	v4 := int(pv.Int("ipv4_prefix", 24, 0, 32))
+	v6 := int(pv.Int("ipv6_prefix", 64, 0, 128))
+	m, err := anonymize.NewMasker(v4, v6)
+	if err != nil {
+		pv.Addf("ipv4_prefix", "%v", err)
+		m = anonymize.DefaultMasker
+	}
+	c.Masker = m
+	c.UpstreamHeaders = map[string]HeaderAction{}
+	for _, h := range DefaultUpstreamHeaders {
+		c.UpstreamHeaders[h] = HeaderMask
+	}
+	uh := pv.Object("upstream_headers")
+	for _, k := range uh.Keys() {
+		name := strings.ToLower(k)
+		if name != k || name == "" || strings.ContainsAny(name, " :\t") {
+			uh.Addf(k, "must be a lower-case header name")
+			continue
+		}
+		c.UpstreamHeaders[name] = HeaderAction(uh.Enum(k, string(HeaderMask), string(HeaderMask), string(HeaderStrip), string(HeaderKeep)))
+	}
+	pv.Done()
+
+	c.VerdictHeader = strings.ToLower(root.String("verdict_header", ""))
+	if c.VerdictHeader != "" && (strings.HasPrefix(c.VerdictHeader, ":") || strings.ContainsAny(c.VerdictHeader, " \t")) {
+		root.Addf("verdict_header", "must be a header name such as x-ipveil-verdict")
+	}
+	if _, ok := c.UpstreamHeaders[c.VerdictHeader]; ok && c.VerdictHeader != "" {
+		root.Addf("verdict_header", "must not be a client-address header")
+	}
+
+	lg := root.Object("log")
+	c.LogDecisions = lg.Enum("decisions", "non_allow", "non_allow", "all", "off")
+	lg.Done()
+
+	root.Done()
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseVerdict(o *jsoncfg.Object, key string, def policy.Verdict) policy.Verdict {
+	s := o.String(key, def.String())
+	v, err := policy.ParseVerdict(s)
+	if err != nil {
+		o.Addf(key, "%v", err)
+		return def
+	}
+	return v
+}
+
+func parseReply(o *jsoncfg.Object, status int64, body, ctype string) Reply {
+	return Reply{
+		Status:      uint32(o.Int("status", status, 200, 599)),
+		Body:        o.String("body", body),
+		ContentType: o.String("content_type", ctype),
+	}
+}
+
+func parseCIDRs(o *jsoncfg.Object, key string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range o.Strings(key, nil) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			// An address without a length is a single host.
+			if a, aerr := netip.ParseAddr(s); aerr == nil && a.Zone() == "" {
+				a = a.Unmap()
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				o.Errs().Addf(jsoncfg.Index(o.Path(key), i), `must be a CIDR such as "10.0.0.0/8" or "2001:db8::/32", or a single address`)
+				continue
+			}
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// expandHeaders substitutes ${ENV} in the provider's header values.
+func expandHeaders(p *policy.Provider, env EnvLookup, errs *jsoncfg.Errors) [][2]string {
+	var out [][2]string
+	for _, h := range p.Headers {
+		name, tmpl := h[0], h[1]
+		path := jsoncfg.Join("provider.headers", name)
+		lookup := env
+		if lookup == nil {
+			lookup = func(string) (string, bool) { return "", true }
+		}
+		v, err := policy.ExpandEnv(tmpl, lookup)
+		if err != nil {
+			errs.Addf(path, "%v (set it in vm_config.environment_variables, or in Istio's WasmPlugin vmConfig.env)", err)
+			continue
+		}
+		out = append(out, [2]string{name, v})
+	}
+	return out
+}

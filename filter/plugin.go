@@ -1,0 +1,65 @@
+// Package filter is ipveil's Proxy-Wasm HTTP filter: it resolves the client
+// address, checks it against the configured reputation API with an
+// asynchronous callout, acts on the policy's verdict, and forgets: only
+// masked addresses leave the filter, in filter state for the access log,
+// in the headers sent upstream and in its decision log lines.
+//
+// The filter is built into build/ipveil.wasm by main.go; natively it is
+// tested through the SDK's proxytest emulator.
+package filter
+
+import (
+	"os"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// NewVMContext returns the VM context that main.go registers in init().
+func NewVMContext() types.VMContext { return &vmContext{now: time.Now} }
+
+type vmContext struct {
+	types.DefaultVMContext
+	now func() time.Time
+}
+
+// NewPluginContext implements types.VMContext.
+func (v *vmContext) NewPluginContext(contextID uint32) types.PluginContext {
+	return &pluginContext{now: v.now}
+}
+
+type pluginContext struct {
+	types.DefaultPluginContext
+	cfg   *Config
+	cache Cache
+	now   func() time.Time
+}
+
+// OnPluginStart validates the whole configuration; on any problem the
+// plugin refuses to start and every problem is logged with its JSON path.
+func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	doc, err := proxywasm.GetPluginConfiguration()
+	if err != nil && err != types.ErrorStatusNotFound {
+		proxywasm.LogCriticalf("ipveil: cannot read the plugin configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	cfg, err := ParseConfig(doc, os.LookupEnv)
+	if err != nil {
+		logConfigError(err)
+		return types.OnPluginStartStatusFailed
+	}
+	cache, err := newSharedCache(cfg.Namespace)
+	if err != nil {
+		proxywasm.LogCriticalf("ipveil: cannot set up the verdict cache in shared data: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg, p.cache = cfg, cache
+	proxywasm.LogInfof("ipveil: started in %s mode, provider %s via cluster %q", cfg.Mode, cfg.Provider.Preset, cfg.Provider.Cluster)
+	return types.OnPluginStartStatusOK
+}
+
+// NewHttpContext implements types.PluginContext.
+func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
+	return &httpContext{plugin: p, id: contextID}
+}
