@@ -100,7 +100,14 @@ func (w walker) message(obj map[string]any, md protoreflect.MessageDescriptor, p
 		switch {
 		case fd.IsMap():
 			m, ok := v.(map[string]any)
-			if !ok || fd.MapValue().Message() == nil {
+			if !ok {
+				w.errs.addf(fpath, "wants a mapping, got %s", jsonKind(v))
+				continue
+			}
+			if fd.MapValue().Message() == nil {
+				for _, k := range sortedKeys(m) {
+					w.scalar(m[k], fd.MapValue(), fmt.Sprintf("%s[%q]", fpath, k))
+				}
 				continue
 			}
 			for _, k := range sortedKeys(m) {
@@ -110,7 +117,14 @@ func (w walker) message(obj map[string]any, md protoreflect.MessageDescriptor, p
 			}
 		case fd.IsList():
 			list, ok := v.([]any)
-			if !ok || fd.Message() == nil {
+			if !ok {
+				w.errs.addf(fpath, "wants a list, got %s", jsonKind(v))
+				continue
+			}
+			if fd.Message() == nil {
+				for i, el := range list {
+					w.scalar(el, fd, fmt.Sprintf("%s[%d]", fpath, i))
+				}
 				continue
 			}
 			for i, el := range list {
@@ -118,8 +132,17 @@ func (w walker) message(obj map[string]any, md protoreflect.MessageDescriptor, p
 					w.message(sub, fd.Message(), fmt.Sprintf("%s[%d]", fpath, i), string(fd.Name()))
 				}
 			}
-		case fd.Message() != nil:
-			if sub, ok := v.(map[string]any); ok {
+		case fd.Message() == nil:
+			w.scalar(v, fd, fpath)
+		case wrapperTypes[fd.Message().FullName()]:
+			w.scalar(v, fd.Message().Fields().ByName("value"), fpath)
+		case fd.Message().FullName().Parent() == "google.protobuf" && fd.Message().FullName() != "google.protobuf.Any":
+			// Other well-known types (durations, Struct) have their own JSON
+			// forms; protojson checks them.
+		default:
+			if sub, ok := v.(map[string]any); !ok {
+				w.errs.addf(fpath, "wants a mapping (%s), got %s", fd.Message().Name(), jsonKind(v))
+			} else {
 				if fd.Message().FullName() == "google.protobuf.Any" {
 					// An Any's wording depends on what holds it: the list an
 					// http filter is in, and the filter's name.
@@ -130,6 +153,65 @@ func (w walker) message(obj map[string]any, md protoreflect.MessageDescriptor, p
 			}
 		}
 	}
+}
+
+// scalar checks that a value has the JSON kind protojson accepts for fd, so
+// that a wrong value is reported with its path.
+func (w walker) scalar(v any, fd protoreflect.FieldDescriptor, path string) {
+	if v == nil {
+		return
+	}
+	var want string
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		if _, ok := v.(bool); !ok {
+			want = "true or false"
+		}
+	case protoreflect.StringKind, protoreflect.BytesKind:
+		if _, ok := v.(string); !ok {
+			want = "a string"
+		}
+	case protoreflect.EnumKind:
+		switch x := v.(type) {
+		case string:
+			if fd.Enum().Values().ByName(protoreflect.Name(x)) == nil {
+				var names []string
+				for i := 0; i < fd.Enum().Values().Len(); i++ {
+					names = append(names, string(fd.Enum().Values().Get(i).Name()))
+				}
+				w.errs.addf(path, "%q is not a value of %s (one of: %s)", x, fd.Enum().Name(), strings.Join(names, ", "))
+			}
+		case json.Number:
+		default:
+			want = "an enum name"
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+	default: // numbers
+		switch x := v.(type) {
+		case json.Number:
+		case string:
+			if _, err := strconv.ParseFloat(x, 64); err != nil {
+				want = "a number"
+			}
+		default:
+			want = "a number"
+		}
+	}
+	if want != "" {
+		w.errs.addf(path, "wants %s, got %s", want, jsonKindValue(v))
+	}
+}
+
+func jsonKindValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return jsonKind(v)
 }
 
 // anyValue resolves an Any's @type and walks into the value. ctx is
@@ -191,7 +273,14 @@ func filterLabel(name, typeName string) string {
 	return typeName
 }
 
-var protojsonPos = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+// wrapperTypes are written in JSON as the bare value they wrap.
+var wrapperTypes = map[protoreflect.FullName]bool{
+	"google.protobuf.BoolValue": true, "google.protobuf.StringValue": true, "google.protobuf.BytesValue": true,
+	"google.protobuf.Int32Value": true, "google.protobuf.UInt32Value": true, "google.protobuf.Int64Value": true,
+	"google.protobuf.UInt64Value": true, "google.protobuf.FloatValue": true, "google.protobuf.DoubleValue": true,
+}
+
+var protojsonPos = regexp.MustCompile(`^proto:[\s\x{00a0}]*(\(line \d+:\d+\):[\s\x{00a0}]*)?`)
 
 // cleanProtoJSON drops protojson's prefix and its position, which counts in
 // the JSON converted from YAML and so means nothing to the reader.
