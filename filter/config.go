@@ -306,7 +306,7 @@ func expandHeaders(p *policy.Provider, env EnvLookup, errs *jsoncfg.Errors) [][2
 		path := jsoncfg.Join("provider.headers", name)
 		lookup := env
 		if lookup == nil {
-			lookup = func(string) (string, bool) { return "", true }
+			lookup = func(string) (string, bool) { return "set-at-runtime", true }
 		}
 		v, err := policy.ExpandEnv(tmpl, lookup)
 		if err != nil {
