@@ -57,8 +57,9 @@ func ParseProvider(o *jsoncfg.Object) *Provider {
 		p, _ = Preset(DefaultPreset)
 	}
 
+	n := o.Errs().Len()
 	p.Cluster = o.String("cluster", "")
-	if strings.TrimSpace(p.Cluster) == "" {
+	if strings.TrimSpace(p.Cluster) == "" && o.Errs().Len() == n {
 		o.Addf("cluster", "required: name the Envoy cluster that reaches %s (in Istio: outbound|443||%s)", orAPI(p.Authority), orAPI(p.Authority))
 	}
 	p.Authority = o.String("authority", p.Authority)
@@ -70,8 +71,8 @@ func ParseProvider(o *jsoncfg.Object) *Provider {
 	p.Method = o.Enum("method", p.Method, "GET", "POST")
 
 	p.Path = o.String("path", p.Path)
-	checkPath(o, p.Path)
 	p.Body = o.String("body", p.Body)
+	bodyHasIP := false
 	if p.Body != "" {
 		if p.Method != "POST" {
 			o.Addf("body", "a body is only sent with method \"POST\"")
@@ -79,7 +80,9 @@ func ParseProvider(o *jsoncfg.Object) *Provider {
 		if err := checkTemplate(p.Body); err != nil {
 			o.Addf("body", "%s", err.Error())
 		}
+		bodyHasIP = strings.Contains(stripEnvRefs(p.Body), IPPlaceholder)
 	}
+	checkPath(o, p.Path, bodyHasIP)
 	p.Headers = parseHeaders(o, p.Headers)
 
 	p.TimeoutMs = uint32(o.Int("timeout_ms", int64(p.Timeout()), 1, 60000))
@@ -100,13 +103,14 @@ func ParseProvider(o *jsoncfg.Object) *Provider {
 
 	p.ErrorPath = optPath(o, "error_path", p.ErrorPath)
 	p.StatusPath = optPath(o, "status_path", p.StatusPath)
-	if o.Has("status_ok") {
+	statusOKGiven := o.Has("status_ok")
+	if statusOKGiven {
 		p.StatusOK = lowerAll(o.Strings("status_ok", nil))
-		if len(p.StatusOK) == 0 {
+		if len(p.StatusOK) == 0 && o.Raw("status_ok").IsArray() {
 			o.Addf("status_ok", "must list at least one value meaning success, e.g. [\"ok\"]")
 		}
 	}
-	if p.StatusPath != "" && len(p.StatusOK) == 0 {
+	if p.StatusPath != "" && len(p.StatusOK) == 0 && !statusOKGiven {
 		o.Addf("status_ok", "required with status_path: list the values meaning success, e.g. [\"ok\"]")
 	}
 	p.MessagePath = optPath(o, "message_path", p.MessagePath)
@@ -147,7 +151,7 @@ func lowerAll(list []string) []string {
 	return list
 }
 
-func checkPath(o *jsoncfg.Object, path string) {
+func checkPath(o *jsoncfg.Object, path string, bodyHasIP bool) {
 	switch {
 	case path == "":
 		o.Addf("path", "required: the request path template, e.g. \"/v1/lookup?ip={ip}\"")
@@ -161,8 +165,8 @@ func checkPath(o *jsoncfg.Object, path string) {
 		o.Addf("path", "%s", err.Error())
 		return
 	}
-	if !strings.Contains(stripEnvRefs(path), IPPlaceholder) {
-		o.Addf("path", "must contain {ip} where the client address goes, e.g. \"/v1/lookup?ip={ip}\"")
+	if !bodyHasIP && !strings.Contains(stripEnvRefs(path), IPPlaceholder) {
+		o.Addf("path", "must contain {ip} where the client address goes, e.g. \"/v1/lookup?ip={ip}\" (with POST, {ip} may go in provider.body instead)")
 	}
 }
 
@@ -406,7 +410,11 @@ func ParsePolicy(o *jsoncfg.Object) *Policy {
 	p.Rules = []Rule{}
 	for i, e := range o.Array("rules") {
 		at := jsoncfg.Index(o.Path("rules"), i)
-		ro := jsoncfg.ObjectAt(e, at, o.Errs())
+		if !e.IsObject() {
+			o.Errs().Addf(at, "must be an object such as {\"name\": \"tor\", \"when\": {\"tor\": true}, \"action\": \"block\"}, got %s", jsoncfg.Kind(e))
+			continue
+		}
+		ro := jsoncfg.Wrap(e, at, o.Errs())
 		rule, ok := parseRule(ro)
 		if rule.Name != "" {
 			if j, dup := seen[rule.Name]; dup {
@@ -461,7 +469,8 @@ func parseRule(ro *jsoncfg.Object) (Rule, bool) {
 		ro.Addf("when", "required: the conditions of the rule, e.g. {\"tor\": true}; for a catch-all use policy.default")
 		ok = false
 	} else {
-		rule.When = parseConditions(ro.Object("when"))
+		before := ro.Errs().Len()
+		rule.When = parseConditions(ro.Object("when"), before)
 	}
 	ro.Done()
 	return rule, ok && ro.Errs().Len() == n
@@ -480,7 +489,10 @@ func validRuleName(s string) bool {
 	return true
 }
 
-func parseConditions(wo *jsoncfg.Object) Conditions {
+// parseConditions reads a "when" object; before is the problem count before
+// it was opened, so that "must hold at least one condition" is only added
+// when nothing else was wrong.
+func parseConditions(wo *jsoncfg.Object, before int) Conditions {
 	var c Conditions
 	for i, t := range []*Tri{&c.Tor, &c.Proxy, &c.VPN, &c.Relay, &c.Datacenter} {
 		key := fieldKeys[i]
@@ -502,9 +514,8 @@ func parseConditions(wo *jsoncfg.Object) Conditions {
 	if wo.Has("asn_type") {
 		c.ASNTypeIn = parseASNTypes(wo)
 	}
-	n := wo.Errs().Len()
 	wo.Done()
-	if c.Empty() && wo.Errs().Len() == n {
+	if c.Empty() && wo.Errs().Len() == before {
 		wo.Errs().Addf(wo.Here(), "must hold at least one condition (tor, proxy, vpn, relay, datacenter, score, asn, asn_type); for a catch-all use policy.default")
 	}
 	return c
