@@ -34,16 +34,19 @@ var (
 	ErrObfuscated = errors.New("anonymize: node is an obfuscated identifier, not an address")
 )
 
-// syntaxError is a more precise ErrSyntax. Values are package-level, so
-// returning one never allocates.
-type syntaxError struct{ msg string }
+// detailError is a more precise form of a sentinel error: it matches base
+// with errors.Is. Values are package-level, so returning one never allocates.
+type detailError struct {
+	msg  string
+	base error
+}
 
-func (e *syntaxError) Error() string        { return "anonymize: " + e.msg }
-func (e *syntaxError) Is(target error) bool { return target == ErrSyntax }
+func (e *detailError) Error() string        { return "anonymize: " + e.msg }
+func (e *detailError) Is(target error) bool { return target == e.base }
 
 var (
-	errIPv4Syntax = &syntaxError{"malformed IPv4 address (want four decimal octets 0-255 without leading zeros)"}
-	errIPv6Syntax = &syntaxError{"malformed IPv6 address (want RFC 4291 text form)"}
-	errBrackets   = &syntaxError{"misplaced brackets (only an IPv6 address may be bracketed, as [v6] or [v6]:port)"}
-	errHostPort   = &syntaxError{"text after the address (want address, address:port, [v6] or [v6]:port)"}
+	errIPv4Syntax = &detailError{"malformed IPv4 address (want four decimal octets 0-255 without leading zeros)", ErrSyntax}
+	errIPv6Syntax = &detailError{"malformed IPv6 address (want RFC 4291 text form)", ErrSyntax}
+	errBrackets   = &detailError{"misplaced brackets (only an IPv6 address may be bracketed, as [v6] or [v6]:port)", ErrSyntax}
+	errHostPort   = &detailError{"text after the address (want address, address:port, [v6] or [v6]:port)", ErrSyntax}
 )

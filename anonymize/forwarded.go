@@ -23,16 +23,11 @@ const HiddenNode = "_hidden"
 // and the element (counting from 1), never the text.
 var ErrForwarded = errors.New("anonymize: malformed Forwarded header")
 
-type forwardedError struct{ msg string }
-
-func (e *forwardedError) Error() string        { return "anonymize: " + e.msg }
-func (e *forwardedError) Is(target error) bool { return target == ErrForwarded }
-
 var (
-	errFwdPair      = &forwardedError{"malformed Forwarded parameter (want name=value, name a token)"}
-	errFwdValue     = &forwardedError{"malformed Forwarded value (want a token or a quoted string, then ; or ,)"}
-	errFwdQuote     = &forwardedError{"unterminated or invalid quoted string in Forwarded value"}
-	errFwdDuplicate = &forwardedError{"parameter repeated within one Forwarded element"}
+	errFwdPair      = &detailError{"malformed Forwarded parameter (want name=value, name a token)", ErrForwarded}
+	errFwdValue     = &detailError{"malformed Forwarded value (want a token or a quoted string, then ; or ,)", ErrForwarded}
+	errFwdQuote     = &detailError{"unterminated or invalid quoted string in Forwarded value", ErrForwarded}
+	errFwdDuplicate = &detailError{"parameter repeated within one Forwarded element", ErrForwarded}
 )
 
 // ForwardedElement is one element of an RFC 7239 Forwarded header: the
@@ -52,62 +47,65 @@ type ForwardedElement struct {
 // backslash escapes. As a concession to senders that forget to quote, an
 // unquoted value may also contain ':', '[' and ']' (for=[2001:db8::1]:80);
 // values are otherwise strict. Spaces and tabs are allowed around ',' and
-// ';'. Empty elements are skipped. A parameter given twice in one element,
-// or any syntax error, fails the whole header with an error matching
-// [ErrForwarded]: a caller deciding which hop to trust should then not trust
-// the header at all.
+// ';'. Empty elements are skipped; an element with only extension parameters
+// is kept, with every field empty, so that hops can still be counted. A
+// parameter given twice in one element, or any syntax error, fails the whole
+// header with an error matching [ErrForwarded]: a caller deciding which hop
+// to trust should then not trust the header at all.
 func ParseForwarded(v string) ([]ForwardedElement, error) {
 	var (
 		out     []ForwardedElement
 		cur     ForwardedElement
 		seen    uint8
 		curElem = -1
-		err     error
 	)
-	flush := func() {
-		if seen != 0 {
-			out = append(out, cur)
+	sc := fwdScanner{v: v}
+	for {
+		p, ok := sc.next()
+		if !ok || p.elem != curElem {
+			if seen != 0 {
+				out = append(out, cur)
+			}
+			cur, seen, curElem = ForwardedElement{}, 0, p.elem
 		}
-		cur, seen = ForwardedElement{}, 0
-	}
-	scanForwarded(v, func(p fwdPair) bool {
-		if p.elem != curElem {
-			flush()
-			curElem = p.elem
+		if !ok {
+			return out, nil
 		}
 		if p.err != nil {
-			err = fmt.Errorf("%w (element %d)", p.err, len(out)+1)
-			return false
+			return nil, fmt.Errorf("%w (element %d)", p.err, len(out)+1)
 		}
 		var bit uint8
 		var dst *string
-		switch {
-		case strings.EqualFold(p.name, "for"):
+		switch canonicalParam(p.name) {
+		case "for":
 			bit, dst = 1, &cur.For
-		case strings.EqualFold(p.name, "by"):
+		case "by":
 			bit, dst = 2, &cur.By
-		case strings.EqualFold(p.name, "host"):
+		case "host":
 			bit, dst = 4, &cur.Host
-		case strings.EqualFold(p.name, "proto"):
+		case "proto":
 			bit, dst = 8, &cur.Proto
 		default:
-			bit = 16 // extension: syntax-checked, then ignored
+			seen |= 16 // extension: syntax-checked, then ignored
+			continue
 		}
-		if bit != 16 && seen&bit != 0 {
-			err = fmt.Errorf("%w (element %d)", errFwdDuplicate, len(out)+1)
-			return false
+		if seen&bit != 0 {
+			return nil, fmt.Errorf("%w (element %d)", errFwdDuplicate, len(out)+1)
 		}
 		seen |= bit
-		if dst != nil {
-			*dst = p.unquote()
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
+		*dst = p.unquote()
 	}
-	flush()
-	return out, nil
+}
+
+// canonicalParam returns the lower-case name of a parameter this package
+// knows, or "".
+func canonicalParam(name string) string {
+	for _, n := range [...]string{"for", "by", "host", "proto"} {
+		if strings.EqualFold(name, n) {
+			return n
+		}
+	}
+	return ""
 }
 
 // MaskForwarded masks an RFC 7239 Forwarded header value:
@@ -116,9 +114,11 @@ func ParseForwarded(v string) ([]ForwardedElement, error) {
 //     dropped; "unknown" is kept; an obfuscated identifier becomes
 //     [HiddenNode]; a value that does not parse, or is malformed, becomes
 //     [Placeholder];
-//   - host= and proto= are kept;
-//   - extension parameters and malformed parameters are dropped: they are
-//     free text and might hold an address;
+//   - host= and proto= are kept, re-quoted as needed; malformed ones are
+//     dropped;
+//   - extension parameters, pairs without a valid name, and repeats of a
+//     parameter already seen in the element are dropped: they are free text
+//     (or ambiguous) and might hold an address;
 //   - elements left empty are dropped.
 //
 // The result is valid RFC 7239, with lower-case parameter names, values
@@ -130,32 +130,42 @@ func ParseForwarded(v string) ([]ForwardedElement, error) {
 //
 // A value with no elements gives "".
 func (m Masker) MaskForwarded(v string) string {
-	var buf [128]byte
+	var buf [256]byte
 	out := buf[:0]
 	curElem := -1
-	pairs := 0       // pairs written in the current element
+	var seen uint8   // parameters written in the current element
 	anyElem := false // an element has been written
-	scanForwarded(v, func(p fwdPair) bool {
+	sc := fwdScanner{v: v}
+	for {
+		p, ok := sc.next()
+		if !ok {
+			break
+		}
 		if p.elem != curElem {
-			curElem, pairs = p.elem, 0
+			curElem, seen = p.elem, 0
 		}
-		var name string
-		switch {
-		case strings.EqualFold(p.name, "for"):
-			name = "for"
-		case strings.EqualFold(p.name, "by"):
-			name = "by"
-		case strings.EqualFold(p.name, "host"):
-			name = "host"
-		case strings.EqualFold(p.name, "proto"):
-			name = "proto"
+		name := canonicalParam(p.name)
+		var bit uint8
+		switch name {
+		case "for":
+			bit = 1
+		case "by":
+			bit = 2
+		case "host", "proto":
+			if p.err != nil {
+				continue
+			}
+			bit = 4
+			if name == "proto" {
+				bit = 8
+			}
 		default:
-			return true
+			continue
 		}
-		if p.err != nil && (name == "host" || name == "proto") {
-			return true
+		if seen&bit != 0 {
+			continue
 		}
-		if pairs == 0 {
+		if seen == 0 {
 			if anyElem {
 				out = append(out, ", "...)
 			}
@@ -163,59 +173,54 @@ func (m Masker) MaskForwarded(v string) string {
 		} else {
 			out = append(out, ';')
 		}
-		pairs++
+		seen |= bit
 		out = append(out, name...)
 		out = append(out, '=')
-		if name == "host" || name == "proto" {
-			return appendValue(&out, p.unquote())
+		if bit >= 4 {
+			out = appendValue(out, p.unquote())
+			continue
 		}
-		if p.err != nil {
-			out = append(out, Placeholder...)
-			return true
-		}
-		val := p.unquote()
-		switch nodeKind(val) {
-		case nodeUnknown:
-			out = append(out, "unknown"...)
-		case nodeObfuscated:
-			out = append(out, HiddenNode...)
-		default:
-			a, err := parseHostPort(stripObfPort(val), false)
-			if err != nil {
-				out = append(out, Placeholder...)
-				break
-			}
-			var tmp [64]byte
-			masked := m.AppendTo(tmp[:0], a)
-			if isToken(masked) {
-				out = append(out, masked...)
-			} else {
-				out = append(out, '"')
-				out = append(out, masked...)
-				out = append(out, '"')
-			}
-		}
-		return true
-	})
+		out = m.appendNode(out, p)
+	}
 	return string(out)
+}
+
+// appendNode appends the masked form of a for= or by= value.
+func (m Masker) appendNode(out []byte, p fwdPair) []byte {
+	if p.err != nil {
+		return append(out, Placeholder...)
+	}
+	val := p.unquote()
+	switch nodeKind(val) {
+	case nodeUnknown:
+		return append(out, "unknown"...)
+	case nodeObfuscated:
+		return append(out, HiddenNode...)
+	}
+	a, err := parseHostPort(stripObfPort(val), false)
+	if err != nil {
+		return append(out, Placeholder...)
+	}
+	// Masked text is never a token: it holds '/' and, for IPv6, ':'.
+	out = append(out, '"')
+	out = m.AppendTo(out, a)
+	return append(out, '"')
 }
 
 // appendValue appends v as an RFC 7239 value: a token as is, anything else as
 // a quoted string.
-func appendValue(out *[]byte, v string) bool {
+func appendValue(out []byte, v string) []byte {
 	if isToken(v) {
-		*out = append(*out, v...)
-		return true
+		return append(out, v...)
 	}
-	b := append(*out, '"')
+	out = append(out, '"')
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' || v[i] == '\\' {
-			b = append(b, '\\')
+			out = append(out, '\\')
 		}
-		b = append(b, v[i])
+		out = append(out, v[i])
 	}
-	*out = append(b, '"')
-	return true
+	return append(out, '"')
 }
 
 // fwdPair is one name=value pair found by scanForwarded.
@@ -247,73 +252,79 @@ func (p *fwdPair) unquote() string {
 	return string(b)
 }
 
-// scanForwarded calls fn for every pair of a Forwarded value, in order, until
-// fn returns false. Malformed pairs are reported with err set, and scanning
-// resumes at the next ';' or ',' outside a quoted string.
-func scanForwarded(v string, fn func(fwdPair) bool) {
-	elem := 0
-	i := 0
+// fwdScanner walks the pairs of a Forwarded value, in order. Malformed pairs
+// are reported with err set, and scanning resumes at the next ';' or ','
+// outside a quoted string.
+type fwdScanner struct {
+	v    string
+	i    int
+	elem int
+}
+
+// next returns the next pair, or false at the end of the value.
+func (sc *fwdScanner) next() (fwdPair, bool) {
+	v, i := sc.v, sc.i
 	for {
 		i = skipOWS(v, i)
 		if i >= len(v) {
-			return
+			sc.i = i
+			return fwdPair{elem: sc.elem + 1}, false
 		}
 		switch v[i] {
 		case ',':
-			elem++
+			sc.elem++
 			i++
 			continue
 		case ';':
 			i++
 			continue
 		}
-		start := i
-		for i < len(v) && isTchar(v[i]) {
+		break
+	}
+	start := i
+	for i < len(v) && isTchar(v[i]) {
+		i++
+	}
+	p := fwdPair{elem: sc.elem, name: v[start:i]}
+	if p.name == "" || i >= len(v) || v[i] != '=' {
+		p.err = errFwdPair
+		sc.i = skipToDelim(v, i)
+		return p, true
+	}
+	i++ // '='
+	if i < len(v) && v[i] == '"' {
+		end, ok := scanQuoted(v, i)
+		if end < 0 {
+			// Unterminated: the rest of v is inside the quotes.
+			p.err = errFwdQuote
+			sc.i = len(v)
+			return p, true
+		}
+		if !ok {
+			p.err = errFwdQuote
+		}
+		p.value, p.quoted = v[i:end], true
+		i = end
+	} else {
+		vs := i
+		for i < len(v) && isValueChar(v[i]) {
 			i++
 		}
-		p := fwdPair{elem: elem, name: v[start:i]}
-		if p.name == "" || i >= len(v) || v[i] != '=' {
-			p.err = errFwdPair
-			i = skipToDelim(v, i)
-			if !fn(p) {
-				return
-			}
-			continue
-		}
-		i++ // '='
-		if i < len(v) && v[i] == '"' {
-			end, ok := scanQuoted(v, i)
-			if !ok {
-				p.err = errFwdQuote
-				if end < 0 {
-					fn(p)
-					return // unterminated: the rest of v is inside the quotes
-				}
-			}
-			p.value, p.quoted = v[i:end], true
-			i = end
-		} else {
-			vs := i
-			for i < len(v) && isValueChar(v[i]) {
-				i++
-			}
-			p.value = v[vs:i]
-			if p.value == "" {
-				p.err = errFwdValue
-			}
-		}
-		if k := skipOWS(v, i); k < len(v) && v[k] != ',' && v[k] != ';' {
-			if p.err == nil {
-				p.err = errFwdValue
-			}
-			i = skipToDelim(v, k)
-		} else {
-			i = k
-		}
-		if !fn(p) {
-			return
+		p.value = v[vs:i]
+		if p.value == "" {
+			p.err = errFwdValue
 		}
 	}
+	if k := skipOWS(v, i); k < len(v) && v[k] != ',' && v[k] != ';' {
+		if p.err == nil {
+			p.err = errFwdValue
+		}
+		i = skipToDelim(v, k)
+	} else {
+		i = k
+	}
+	sc.i = i
+	return p, true
 }
 
 // scanQuoted scans the quoted string starting at v[i] == '"'. It returns the
