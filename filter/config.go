@@ -177,7 +177,7 @@ func ParseConfig(doc []byte, env EnvLookup) (*Config, error) {
 			errs.Addf(jsoncfg.Index(lists.Path("bypass_paths"), i), `must not contain "?" or "#": the query string is not matched`)
 			continue
 		}
-		if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
+		if star := strings.IndexByte(p, '*'); star >= 0 && star != len(p)-1 {
 			errs.Addf(jsoncfg.Index(lists.Path("bypass_paths"), i), `"*" is allowed only at the end (prefix match)`)
 			continue
 		}
@@ -310,7 +310,7 @@ func expandHeaders(p *policy.Provider, env EnvLookup, errs *jsoncfg.Errors) [][2
 		}
 		v, err := policy.ExpandEnv(tmpl, lookup)
 		if err != nil {
-			errs.Addf(path, "%v (set it in vm_config.environment_variables, or in Istio's WasmPlugin vmConfig.env)", err)
+			errs.Addf(path, "%v", err)
 			continue
 		}
 		out = append(out, [2]string{name, v})
