@@ -108,10 +108,11 @@ var presets = map[string]func() *Provider{
 		}
 	},
 	// proxycheck.io v3: GET /v3/{ip}?key=…. The answer is keyed by the
-	// address, so paths select the one object that has "detections".
+	// address, so paths start with the wildcard "*", which finds the one
+	// member that has "detections" (or "network").
 	"proxycheck": func() *Provider {
-		const d = "@values.#(detections).detections."
-		const n = "@values.#(network).network."
+		const d = "*.detections."
+		const n = "*.network."
 		return &Provider{
 			Authority: "proxycheck.io",
 			Method:    "GET",

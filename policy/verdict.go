@@ -90,7 +90,9 @@ type Conditions struct {
 // ScoreCond bounds the score. Each bound applies only when its Has flag is
 // set; any combination may be set.
 type ScoreCond struct {
-	GTE, GT, LT, LTE             float64
+	// GTE, GT, LT and LTE are the bounds: score ≥ GTE, > GT, < LT, ≤ LTE.
+	GTE, GT, LT, LTE float64
+	// HasGTE, HasGT, HasLT and HasLTE say which bounds apply.
 	HasGTE, HasGT, HasLT, HasLTE bool
 }
 
