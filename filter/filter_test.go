@@ -556,3 +556,20 @@ func TestPluginRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestCustomPostProvider(t *testing.T) {
+	e := newEnvRaw(t, `{"provider": {"preset": "custom", "cluster": "rep", "authority": "rep.example", "method": "POST",
+		"path": "/check", "body": "{\"ip\":\"{ip}\"}", "fields": {"tor": "tor", "score": "risk"}}}`)
+	r := e.send("[2001:db8::9]:0", "/")
+	if r.callout == nil {
+		t.Fatal("no callout")
+	}
+	if got := string(r.callout.Body); got != `{"ip":"2001:db8::9"}` {
+		t.Errorf("body %q", got)
+	}
+	if headerValue(r.callout.Headers, ":method") != "POST" || headerValue(r.callout.Headers, "content-type") != "application/json" {
+		t.Errorf("headers %q", r.callout.Headers)
+	}
+	e.answer(r, 200, `{"tor": "true", "risk": "12"}`)
+	e.wantReply(r, 403)
+}

@@ -118,7 +118,14 @@ func (h *httpContext) lookup(addr netip.Addr) types.Action {
 		[2]string{"accept", "application/json"},
 	)
 	hdrs = append(hdrs, cfg.CalloutHeaders...)
-	_, err := proxywasm.DispatchHttpCall(p.Cluster, hdrs, nil, nil, uint32(p.TimeoutMs),
+	var body []byte
+	if p.Method == "POST" {
+		body = []byte(p.RequestBody(addr.String()))
+		if headerValue(hdrs, "content-type") == "" {
+			hdrs = append(hdrs, [2]string{"content-type", "application/json"})
+		}
+	}
+	_, err := proxywasm.DispatchHttpCall(p.Cluster, hdrs, body, nil, p.Timeout(),
 		func(numHeaders, bodySize, _ int) { h.onLookupResponse(addr, numHeaders, bodySize) })
 	if err != nil {
 		// Envoy fails synchronously for an unknown cluster: a configuration
@@ -175,7 +182,7 @@ func (h *httpContext) evaluateResponse(numHeaders, bodySize int) decision {
 		// Envoy reports its own callout timeout as a 504.
 		return fail(policy.KindTimeout)
 	}
-	if bodySize > cfg.Provider.MaxBodyBytes {
+	if bodySize > cfg.Provider.BodyLimit() {
 		return fail(policy.KindTooLarge)
 	}
 	var body []byte
