@@ -126,12 +126,15 @@ func (c *IPCryptPfx) run(in [16]byte, encrypt bool) netip.Addr {
 		out[10], out[11] = 0xff, 0xff
 		hi, lo = 1<<32, 0xffff // 1 || 80 zero bits || 16 one bits
 	}
-	var blk, e1, e2 [16]byte
+	// One buffer for the block and both AES outputs: passing slices to an
+	// interface method moves them to the heap, so allocate once.
+	var scratch [48]byte
+	blk, e1, e2 := scratch[:16], scratch[16:32], scratch[32:]
 	for i := start; i < 128; i++ {
 		binary.BigEndian.PutUint64(blk[:8], hi)
 		binary.BigEndian.PutUint64(blk[8:], lo)
-		c.k1.Encrypt(e1[:], blk[:])
-		c.k2.Encrypt(e2[:], blk[:])
+		c.k1.Encrypt(e1, blk)
+		c.k2.Encrypt(e2, blk)
 		prf := (e1[15] ^ e2[15]) & 1
 		shift := 7 - uint(i&7)
 		inBit := in[i>>3] >> shift & 1

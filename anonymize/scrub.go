@@ -25,10 +25,12 @@ import "net/netip"
 //
 // Text that only looks similar is left alone: times (10:32:45, and the
 // 10/Oct/2000:13:55:36 of common log format), three-part versions (1.2.3),
-// numbers with more than four dotted parts (1.2.3.4.5), MAC addresses, and
-// "::" glued to words as in std::string or Class::method. A four-part
-// version such as 1.2.3.4 is indistinguishable from an address and is
-// replaced. Percent-encoded addresses (2001%3Adb8%3A%3A1) are not found.
+// numbers with more than four dotted parts (1.2.3.4.5), MAC addresses and
+// fingerprints written as colon-separated hex pairs, and "::" glued to words
+// as in std::string or Class::method. Text that is a valid address is
+// replaced even when it was meant otherwise: a four-part version such as
+// 1.2.3.4, or a standalone a::b. Percent-encoded addresses
+// (2001%3Adb8%3A%3A1) are not found.
 //
 // ScrubText returns line itself, without allocating, when it finds nothing.
 func ScrubText(line string, replace func(netip.Addr) string) string {
@@ -45,6 +47,10 @@ func ScrubText(line string, replace func(netip.Addr) string) string {
 			j++
 		}
 		next := j
+		if hexPairs(line[i:j]) {
+			i = next
+			continue
+		}
 		for k := i; k < j; {
 			m, ok := nextMatch(line, i, j, k)
 			if !ok {
@@ -206,6 +212,26 @@ func portEnd(line string, p int) int {
 		}
 	}
 	return e
+}
+
+// hexPairs reports whether run is a colon-separated list of at least six
+// two-digit hexadecimal groups, such as a MAC address, an EUI-64 or a
+// certificate fingerprint. An IPv6 address written that way would lie in the
+// reserved ::/8 block, so such runs are not searched for addresses.
+func hexPairs(run string) bool {
+	if len(run) < 17 || (len(run)+1)%3 != 0 {
+		return false
+	}
+	for k := 0; k < len(run); k++ {
+		if k%3 == 2 {
+			if run[k] != ':' {
+				return false
+			}
+		} else if !isHex(run[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // isRunChar reports whether c can be part of an address's text.

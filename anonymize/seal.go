@@ -145,7 +145,8 @@ func (o *Opener) Open(token string) (netip.Addr, error) {
 	if base64.RawURLEncoding.DecodedLen(len(body)) != sealedLen {
 		return netip.Addr{}, ErrToken
 	}
-	ct, err := base64.RawURLEncoding.DecodeString(body)
+	// Strict: one token text per ciphertext, no variants in unused bits.
+	ct, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil || len(ct) != sealedLen {
 		return netip.Addr{}, ErrToken
 	}
