@@ -60,7 +60,7 @@ func ExamplePseudonymizer() {
 
 func ExampleSealer() {
 	pub, priv, _ := anonymize.GenerateKeyPair() // the operator keeps priv
-	s, _ := anonymize.NewSealer("audit1", pub)   // the proxy gets pub
+	s, _ := anonymize.NewSealer("audit1", pub)  // the proxy gets pub
 	token, _ := s.Seal(netip.MustParseAddr("203.0.113.7"))
 
 	o, _ := anonymize.NewOpener("audit1", priv)
