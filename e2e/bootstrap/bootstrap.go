@@ -119,8 +119,8 @@ type WasmFilter struct {
 	// (an unset host key is left out).
 	Env map[string]string
 	// FailOpen reports whether a failed VM lets requests through instead of
-	// answering 503: failure_policy FAIL_OPEN, or, when failure_policy is
-	// unset, the deprecated fail_open flag.
+	// answering 503: failure_policy FAIL_OPEN, or the deprecated fail_open
+	// flag (Envoy 1.39 and 1.40 accept one or the other, not both).
 	FailOpen bool
 }
 
@@ -195,6 +195,7 @@ type Problem struct {
 	Msg string
 }
 
+// String formats the problem as "path: message".
 func (p Problem) String() string {
 	if p.Path == "" {
 		return p.Msg

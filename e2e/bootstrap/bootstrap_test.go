@@ -175,7 +175,7 @@ func TestParseVariants(t *testing.T) {
 					t.Error("FailOpen = false")
 				}
 			}},
-		{"failure_policy overrides fail_open", edit(t, "root_id: ipveil\n", "root_id: ipveil\n                fail_open: true\n                failure_policy: FAIL_CLOSED\n"),
+		{"failure_policy FAIL_CLOSED", edit(t, "root_id: ipveil\n", "root_id: ipveil\n                failure_policy: FAIL_CLOSED\n"),
 			func(t *testing.T, c *Config) {
 				if c.Listener.Wasm[0].FailOpen {
 					t.Error("FailOpen = true")
@@ -396,6 +396,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{wasmCfg + ".vm_config: missing"}},
 		{"null runtime", edit(t, "runtime: envoy.wasm.runtime.v8", "runtime: envoy.wasm.runtime.null"),
 			[]string{wasmCfg + `.vm_config.runtime: "envoy.wasm.runtime.null" is not supported by devproxy`}},
+		{"fail_open with failure_policy", edit(t, "root_id: ipveil\n", "root_id: ipveil\n                fail_open: true\n                failure_policy: FAIL_OPEN\n"),
+			[]string{wasmCfg + ".fail_open: set together with failure_policy: Envoy accepts only one of them"}},
 		{"fail reload", edit(t, "root_id: ipveil\n", "root_id: ipveil\n                failure_policy: FAIL_RELOAD\n"),
 			[]string{wasmCfg + ".failure_policy: FAIL_RELOAD is not supported by devproxy"}},
 		{"configuration of another type", edit(t, `"@type": type.googleapis.com/google.protobuf.StringValue

@@ -410,9 +410,13 @@ func (x *extractor) wasm(path string, w *wasmfilterv3.Wasm) (WasmFilter, bool) {
 	n := x.errs.len()
 	out := WasmFilter{Name: pc.GetName(), RootID: pc.GetRootId()}
 
+	failOpen := pc.GetFailOpen() //nolint:staticcheck // deprecated, but Envoy still honours it
+	if failOpen && pc.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED {
+		x.errs.addf(ppath+".fail_open", "set together with failure_policy: Envoy accepts only one of them; keep failure_policy (fail_open is deprecated)")
+	}
 	switch pc.GetFailurePolicy() {
 	case wasmv3.FailurePolicy_UNSPECIFIED:
-		out.FailOpen = pc.GetFailOpen() //nolint:staticcheck // honoured by Envoy while failure_policy is unset
+		out.FailOpen = failOpen
 	case wasmv3.FailurePolicy_FAIL_OPEN:
 		out.FailOpen = true
 	case wasmv3.FailurePolicy_FAIL_CLOSED:

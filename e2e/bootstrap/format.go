@@ -28,7 +28,7 @@ type LogEntry struct {
 	// Start is when the request started; START_TIME renders it in UTC.
 	Start time.Time
 	// Method, Path and Authority are the request's :method, :path and
-	// :authority.
+	// :authority; Protocol is "HTTP/1.0", "HTTP/1.1", "HTTP/2" or "HTTP/3".
 	Method, Path, Protocol, Authority string
 	// Status is the response code sent downstream (0 when none was sent).
 	Status int
