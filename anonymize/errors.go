@@ -48,5 +48,6 @@ var (
 	errIPv4Syntax = &detailError{"malformed IPv4 address (want four decimal octets 0-255 without leading zeros)", ErrSyntax}
 	errIPv6Syntax = &detailError{"malformed IPv6 address (want RFC 4291 text form)", ErrSyntax}
 	errBrackets   = &detailError{"misplaced brackets (only an IPv6 address may be bracketed, as [v6] or [v6]:port)", ErrSyntax}
+	errZoneSyntax = &detailError{"malformed zone (want printable ASCII without spaces after %)", ErrSyntax}
 	errHostPort   = &detailError{"text after the address (want address, address:port, [v6] or [v6]:port)", ErrSyntax}
 )

@@ -14,7 +14,7 @@ var fixedMessages = func() map[string]bool {
 	m := map[string]bool{}
 	for _, e := range []error{
 		ErrEmpty, ErrSyntax, ErrZone, ErrPort, ErrUnknown, ErrObfuscated,
-		errIPv4Syntax, errIPv6Syntax, errBrackets, errHostPort,
+		errIPv4Syntax, errIPv6Syntax, errBrackets, errHostPort, errZoneSyntax,
 	} {
 		m[e.Error()] = true
 	}

@@ -39,8 +39,10 @@ func ParseHostPort(s string) (netip.Addr, error) {
 // address Envoy computed: 192.0.2.1:5678 or [2001:db8::1]:443, with port 0
 // when Envoy took the address from X-Forwarded-For. It accepts the same forms
 // as [ParseHostPort], but drops a zone instead of rejecting it: a zone here
-// came from the kernel, not from the client. IPv4-mapped addresses are
-// returned unmapped. A pipe or other non-IP address gives [ErrSyntax].
+// came from the kernel, not from the client. (A zone that is empty or holds
+// spaces, control characters, '%' or brackets is still rejected, as
+// [ErrSyntax].) IPv4-mapped addresses are returned unmapped. A pipe or other
+// non-IP address gives [ErrSyntax].
 //
 // ParsePeer does not allocate.
 func ParsePeer(s string) (netip.Addr, error) {
@@ -188,6 +190,9 @@ func parseAddr(s string, dropZone bool) (netip.Addr, error) {
 		if !dropZone {
 			return netip.Addr{}, ErrZone
 		}
+		if !validZone(s[i+1:]) {
+			return netip.Addr{}, errZoneSyntax
+		}
 		return a.Unmap(), nil
 	}
 	a, err := netip.ParseAddr(s)
@@ -195,6 +200,21 @@ func parseAddr(s string, dropZone bool) (netip.Addr, error) {
 		return netip.Addr{}, syntaxErrorFor(s)
 	}
 	return a.Unmap(), nil
+}
+
+// validZone reports whether a zone that is about to be dropped at least looks
+// like one: non-empty printable ASCII without spaces, '%' or brackets.
+func validZone(z string) bool {
+	if z == "" {
+		return false
+	}
+	for i := 0; i < len(z); i++ {
+		c := z[i]
+		if c <= ' ' || c >= 0x7f || c == '%' || c == '[' || c == ']' {
+			return false
+		}
+	}
+	return true
 }
 
 // syntaxErrorFor picks the most helpful fixed error for text that failed to

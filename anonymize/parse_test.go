@@ -159,6 +159,10 @@ func TestParsePeer(t *testing.T) {
 		{in: "fe80::1%25eth0", want: "fe80::1"},
 		{in: "192.0.2.1", want: "192.0.2.1"},
 		{in: "192.0.2.1%eth0:80", err: ErrSyntax},
+		{in: "fe80::1%", err: ErrSyntax},
+		{in: "[fe80::1%]:80", err: ErrSyntax},
+		{in: "[fe80::1%eth 0]:80", err: ErrSyntax},
+		{in: "fe80::1%eth0%1", err: ErrSyntax},
 		{in: "@envoy_admin", err: ErrSyntax},
 		{in: "192.0.2.1:65536", err: ErrPort},
 	}

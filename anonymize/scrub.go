@@ -35,6 +35,7 @@ import "net/netip"
 // ScrubText returns line itself, without allocating, when it finds nothing.
 func ScrubText(line string, replace func(netip.Addr) string) string {
 	var out []byte
+	var ms []scrubMatch
 	copied := 0
 	i := 0
 	for i < len(line) {
@@ -51,24 +52,18 @@ func ScrubText(line string, replace func(netip.Addr) string) string {
 			i = next
 			continue
 		}
-		for k := i; k < j; {
-			m, ok := nextMatch(line, i, j, k)
-			if !ok {
-				break
-			}
+		ms = scanRun(line, i, j, i, j, ms[:0])
+		for _, m := range ms {
 			if out == nil {
 				out = make([]byte, 0, len(line)+16)
 			}
 			out = append(out, line[copied:m.start]...)
 			out = append(out, replace(m.addr)...)
 			end := m.end
-			switch {
-			case m.v4tail && end < j && line[end] == ':':
-				if pe := portEnd(line, end+1); pe > 0 {
-					end = pe
-				}
-			case end == j && m.start > 0 && line[m.start-1] == '[' &&
-				j+1 < len(line) && line[j] == ']' && line[j+1] == ':':
+			if m.portEnd > 0 {
+				end = m.portEnd
+			} else if end == j && m.start > 0 && line[m.start-1] == '[' &&
+				j+1 < len(line) && line[j] == ']' && line[j+1] == ':' {
 				if pe := portEnd(line, j+2); pe > 0 {
 					out = append(out, ']')
 					end = pe
@@ -76,7 +71,6 @@ func ScrubText(line string, replace func(netip.Addr) string) string {
 				}
 			}
 			copied = end
-			k = end
 		}
 		i = next
 	}
@@ -90,38 +84,63 @@ type scrubMatch struct {
 	start, end int
 	addr       netip.Addr
 	v4tail     bool // the text ends in a dotted quad, so a following ":digits" is a port
+	portEnd    int  // when > 0, a port follows and ends here
 }
 
-// nextMatch finds the first address in the run line[i:j] starting at or after
-// k. When a later start inside that match reaches further, it is preferred, so
-// that no part of a longer address is left behind.
-func nextMatch(line string, i, j, k int) (scrubMatch, bool) {
-	for s := k; s < j; s++ {
-		m, ok := matchAt(line, i, j, s)
+// scanRun appends to ms the addresses found in line[lo:hi], a part of the run
+// line[i:j] of characters that can make up an address, in order and without
+// overlap. Where a match is overlapped by a later one that reaches further,
+// the later one wins, so that no tail of a longer address is left behind, and
+// what precedes it is scanned again on its own.
+func scanRun(line string, i, j, lo, hi int, ms []scrubMatch) []scrubMatch {
+	k := lo
+	for k < hi {
+		m, ok := firstMatch(line, i, j, k, hi)
 		if !ok {
-			continue
+			break
 		}
+		first := m.start
 		for t := m.start + 1; t < m.end; t++ {
-			if m2, ok := matchAt(line, i, j, t); ok && m2.end > m.end {
+			if m2, ok := matchAt(line, i, j, t, hi); ok && m2.end > m.end {
 				m = m2
 			}
 		}
-		return m, true
+		if m.start != first {
+			ms = scanRun(line, i, j, k, m.start, ms)
+		}
+		if m.v4tail && m.end < hi && line[m.end] == ':' {
+			if pe := portEnd(line, m.end+1); pe > 0 && pe <= hi {
+				m.portEnd = pe
+			}
+		}
+		ms = append(ms, m)
+		k = max(m.end, m.portEnd)
+	}
+	return ms
+}
+
+// firstMatch returns the match in line[k:hi] with the smallest start.
+func firstMatch(line string, i, j, k, hi int) (scrubMatch, bool) {
+	for s := k; s < hi; s++ {
+		if m, ok := matchAt(line, i, j, s, hi); ok {
+			return m, true
+		}
 	}
 	return scrubMatch{}, false
 }
 
-// matchAt returns the longest address in the run line[i:j] starting at s.
-func matchAt(line string, i, j, s int) (scrubMatch, bool) {
+// matchAt returns the longest address starting at s and ending by hi, in the
+// run line[i:j].
+func matchAt(line string, i, j, s, hi int) (scrubMatch, bool) {
 	var best scrubMatch
 	found := false
 	if s == i || line[s-1] == ':' {
-		if m, ok := matchV6(line, i, j, s); ok {
+		if m, ok := matchV6(line, i, j, s, hi); ok {
 			best, found = m, true
 		}
 	}
 	if isDigit(line[s]) && (s == i || !isDigit(line[s-1]) && line[s-1] != '.') {
-		if m, ok := matchV4(line, j, s); ok && (!found || m.end > best.end) {
+		if m, ok := matchV4(line, j, s, hi); ok && (!found || m.end > best.end) {
 			best, found = m, true
 		}
 	}
@@ -132,15 +151,14 @@ func matchAt(line string, i, j, s int) (scrubMatch, bool) {
 // ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255.
 const maxV6Text = 45
 
-func matchV6(line string, i, j, s int) (scrubMatch, bool) {
-	// "::" glued to a word (std::string, Class::method, e::) is not an
-	// address.
+func matchV6(line string, i, j, s, hi int) (scrubMatch, bool) {
+	// "::" glued to a word (std::string, Class::method) is not an address.
 	if s == i && i > 0 && isWordChar(line[i-1]) {
 		return scrubMatch{}, false
 	}
-	limit := min(j, s+maxV6Text)
+	limit := min(hi, s+maxV6Text)
 	for e := limit; e >= s+2; e-- {
-		if e < j && line[e] != ':' && line[e] != '.' {
+		if e < hi && line[e] != ':' && line[e] != '.' {
 			continue // would cut a group or an octet in two
 		}
 		if e == j && j < len(line) && isWordChar(line[j]) {
@@ -166,19 +184,19 @@ func matchV6(line string, i, j, s int) (scrubMatch, bool) {
 }
 
 // matchV4 matches four decimal octets of 1 to 3 digits, each at most 255,
-// not followed by another digit or by ".digit".
-func matchV4(line string, j, s int) (scrubMatch, bool) {
+// ending by hi and not followed by another digit or by ".digit".
+func matchV4(line string, j, s, hi int) (scrubMatch, bool) {
 	var b [4]byte
 	p := s
 	for n := range 4 {
 		if n > 0 {
-			if p >= j || line[p] != '.' {
+			if p >= hi || line[p] != '.' {
 				return scrubMatch{}, false
 			}
 			p++
 		}
 		v, d := 0, 0
-		for p < j && d < 3 && isDigit(line[p]) {
+		for p < hi && d < 3 && isDigit(line[p]) {
 			v = v*10 + int(line[p]-'0')
 			p++
 			d++
