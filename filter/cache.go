@@ -1,14 +1,10 @@
 package filter
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"errors"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -25,21 +21,34 @@ type Entry struct {
 	Reason string
 	// Failed marks a remembered lookup failure (cached for the error TTL).
 	Failed bool
-	// Expires is when the entry stops being served.
+	// Expires is when the entry stops being fresh.
 	Expires time.Time
+	// Signals is a summary of what the provider said (tri-states, score,
+	// ASN), kept for operators inspecting shared data; never the address.
+	Signals policy.Signals
 }
 
-// Cache stores verdicts per client. Implementations key entries by a keyed
-// hash of the address, never the address itself.
+// CacheLevel says where a cached verdict was found.
+type CacheLevel uint8
+
+// Cache levels.
+const (
+	LevelNone   CacheLevel = iota
+	LevelLocal             // the worker's own LRU, no hostcall
+	LevelShared            // Envoy's shared data, visible to every worker
+)
+
+// Cache stores verdicts by keyed client hash, never by address.
 type Cache interface {
-	// Get returns the live entry for a, if any.
-	Get(a netip.Addr, now time.Time) (Entry, bool)
-	// Put stores e for a.
-	Put(a netip.Addr, e Entry)
+	// Get returns the entry for k, if one is held. The entry may have
+	// expired; callers decide whether a stale entry is still of use.
+	Get(k clientKey) (Entry, CacheLevel, bool)
+	// Put stores e for k.
+	Put(k clientKey, e Entry)
 }
 
 // secretKey is the shared-data key of the hashing secret, shared by every
-// worker of one Envoy process.
+// worker of one Envoy process and never logged.
 const secretKey = "ipveil.secret.v1"
 
 // sharedSecret returns the process-wide hashing secret, creating it with
@@ -70,67 +79,276 @@ func sharedSecret() ([]byte, error) {
 	return nil, errors.New("shared data kept changing under compare-and-swap; restart the plugin")
 }
 
-// sharedCache keeps one shared-data key per client, named by a keyed hash.
-type sharedCache struct {
-	prefix string
-	secret []byte
+// tieredCache is a per-worker LRU in front of a bounded shared-data table.
+type tieredCache struct {
+	local  *lru
+	shared *slotTable
 }
 
-func newSharedCache(namespace string) (*sharedCache, error) {
-	s, err := sharedSecret()
-	if err != nil {
-		return nil, err
+func (c *tieredCache) Get(k clientKey) (Entry, CacheLevel, bool) {
+	if c.local != nil {
+		if e, ok := c.local.get(k); ok {
+			return e, LevelLocal, true
+		}
 	}
-	return &sharedCache{prefix: namespace + ".v.", secret: s}, nil
+	e, ok := c.shared.get(k)
+	if !ok {
+		return Entry{}, LevelNone, false
+	}
+	if c.local != nil {
+		c.local.put(k, e)
+	}
+	return e, LevelShared, true
 }
 
-func (c *sharedCache) key(a netip.Addr) string {
-	m := hmac.New(sha256.New, c.secret)
-	b := a.Unmap().As16()
-	m.Write(b[:])
-	return c.prefix + hex.EncodeToString(m.Sum(nil)[:16])
+func (c *tieredCache) Put(k clientKey, e Entry) {
+	if c.local != nil {
+		c.local.put(k, e)
+	}
+	c.shared.put(k, e)
 }
 
-func (c *sharedCache) Get(a netip.Addr, now time.Time) (Entry, bool) {
-	v, _, err := proxywasm.GetSharedData(c.key(a))
-	if err != nil || len(v) == 0 {
+// slotTable keeps verdicts in a fixed number of shared-data keys. Shared
+// data has no delete and no eviction, so one key per client would grow
+// Envoy's memory with every new address; here a client's key hash picks a
+// slot, a newer verdict overwrites whatever the slot held, and the key
+// count can never exceed the slot count. Each value carries the full key
+// hash, so a slot never answers for another client.
+type slotTable struct {
+	prefix  string
+	slots   uint64
+	reasons *reasonTable
+}
+
+func (t *slotTable) key(k clientKey) string {
+	return t.prefix + strconv.FormatUint(uint64(k)%t.slots, 10)
+}
+
+func (t *slotTable) get(k clientKey) (Entry, bool) {
+	v, _, err := proxywasm.GetSharedData(t.key(k))
+	if err != nil {
 		return Entry{}, false
 	}
-	e, ok := decodeEntry(string(v))
-	if !ok || !now.Before(e.Expires) {
+	got, e, ok := decodeSlot(v, t.reasons)
+	if !ok || got != k {
 		return Entry{}, false
 	}
 	return e, true
 }
 
-func (c *sharedCache) Put(a netip.Addr, e Entry) {
-	// cas 0: last writer wins; verdicts for one client are interchangeable.
-	if err := proxywasm.SetSharedData(c.key(a), []byte(encodeEntry(e)), 0); err != nil {
+func (t *slotTable) put(k clientKey, e Entry) {
+	// Last writer wins and a collision replaces the older entry. The write
+	// carries the slot's current CAS: Envoy treats CAS 0 as "no check", but
+	// not every host does, and a race lost twice just drops this write.
+	key, val := t.key(k), encodeSlot(k, e, t.reasons)
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		_, cas, gerr := proxywasm.GetSharedData(key)
+		if gerr != nil {
+			cas = 0
+		}
+		if err = proxywasm.SetSharedData(key, val, cas); err == nil || !errors.Is(err, types.ErrorStatusCasMismatch) {
+			break
+		}
+	}
+	if err != nil {
 		proxywasm.LogWarnf("ipveil: cannot store a verdict in shared data: %v", err)
 	}
 }
 
-// encodeEntry writes "1|verdict|failed|expiry-unix-ms|reason".
-func encodeEntry(e Entry) string {
-	f := "0"
+// slotSize is the length of an encoded slot value:
+//
+//	[0]      version (1)
+//	[1:9]    client key hash
+//	[9]      verdict
+//	[10]     flags (bit 0: failed lookup)
+//	[11:13]  reason index
+//	[13:21]  expiry, Unix milliseconds
+//	[21:23]  tor, proxy, vpn, relay, datacenter: two bits each
+//	[23]     score 0..100, 255 unknown
+//	[24:28]  ASN, 0 unknown
+const slotSize = 28
+
+func encodeSlot(k clientKey, e Entry, rt *reasonTable) []byte {
+	b := make([]byte, slotSize)
+	b[0] = 1
+	binary.BigEndian.PutUint64(b[1:9], uint64(k))
+	b[9] = byte(e.Verdict)
 	if e.Failed {
-		f = "1"
+		b[10] = 1
 	}
-	return "1|" + e.Verdict.String() + "|" + f + "|" + strconv.FormatInt(e.Expires.UnixMilli(), 10) + "|" + e.Reason
+	binary.BigEndian.PutUint16(b[11:13], rt.index(e.Reason))
+	binary.BigEndian.PutUint64(b[13:21], uint64(e.Expires.UnixMilli()))
+	s := e.Signals
+	tri := uint16(s.Tor) | uint16(s.Proxy)<<2 | uint16(s.VPN)<<4 | uint16(s.Relay)<<6 | uint16(s.Datacenter)<<8
+	binary.BigEndian.PutUint16(b[21:23], tri)
+	b[23] = 255
+	if s.ScoreKnown {
+		b[23] = byte(s.Score + 0.5)
+	}
+	if s.ASNKnown {
+		binary.BigEndian.PutUint32(b[24:28], s.ASN)
+	}
+	return b
 }
 
-func decodeEntry(s string) (Entry, bool) {
-	parts := strings.SplitN(s, "|", 5)
-	if len(parts) != 5 || parts[0] != "1" {
+func decodeSlot(b []byte, rt *reasonTable) (clientKey, Entry, bool) {
+	if len(b) != slotSize || b[0] != 1 {
+		return 0, Entry{}, false
+	}
+	v := policy.Verdict(b[9])
+	if v.String() == "" || v > policy.Flag {
+		return 0, Entry{}, false
+	}
+	e := Entry{
+		Verdict: v,
+		Failed:  b[10]&1 == 1,
+		Reason:  rt.name(binary.BigEndian.Uint16(b[11:13])),
+		Expires: time.UnixMilli(int64(binary.BigEndian.Uint64(b[13:21]))),
+	}
+	tri := binary.BigEndian.Uint16(b[21:23])
+	e.Signals.Tor = policy.Tri(tri & 3)
+	e.Signals.Proxy = policy.Tri(tri >> 2 & 3)
+	e.Signals.VPN = policy.Tri(tri >> 4 & 3)
+	e.Signals.Relay = policy.Tri(tri >> 6 & 3)
+	e.Signals.Datacenter = policy.Tri(tri >> 8 & 3)
+	if b[23] != 255 {
+		e.Signals.Score, e.Signals.ScoreKnown = float64(b[23]), true
+	}
+	if asn := binary.BigEndian.Uint32(b[24:28]); asn != 0 {
+		e.Signals.ASN, e.Signals.ASNKnown = asn, true
+	}
+	return clientKey(binary.BigEndian.Uint64(b[1:9])), e, true
+}
+
+// reasonTable numbers every reason a configuration can cache, so a slot
+// stores two bytes instead of a string. The table is derived from the
+// configuration, whose hash also names the shared-data namespace, so all
+// workers agree on it.
+type reasonTable struct {
+	names []string
+	idx   map[string]uint16
+}
+
+// unknownReason is shown for an index the table does not know.
+const unknownReason = "cached"
+
+func newReasonTable(p *policy.Policy) *reasonTable {
+	rt := &reasonTable{idx: map[string]uint16{}}
+	add := func(s string) {
+		if _, ok := rt.idx[s]; !ok {
+			rt.idx[s] = uint16(len(rt.names))
+			rt.names = append(rt.names, s)
+		}
+	}
+	for _, r := range p.Rules {
+		add(r.Name)
+	}
+	add(policy.ReasonDefault)
+	for _, k := range policy.Kinds() {
+		add("error:" + k.String())
+	}
+	return rt
+}
+
+func (rt *reasonTable) index(s string) uint16 {
+	if i, ok := rt.idx[s]; ok {
+		return i
+	}
+	return 0xffff
+}
+
+func (rt *reasonTable) name(i uint16) string {
+	if int(i) < len(rt.names) {
+		return rt.names[i]
+	}
+	return unknownReason
+}
+
+// lru is a fixed-capacity least-recently-used map from client key to entry,
+// private to one worker VM: a hit costs no hostcall. Nodes live in one
+// slice, linked by index, so the structure allocates only when it is built.
+type lru struct {
+	idx        map[clientKey]int32
+	nodes      []lruNode
+	head, tail int32 // most and least recently used; -1 when empty
+}
+
+type lruNode struct {
+	key        clientKey
+	e          Entry
+	prev, next int32
+}
+
+func newLRU(capacity int) *lru {
+	if capacity <= 0 {
+		return nil
+	}
+	return &lru{idx: make(map[clientKey]int32, capacity), nodes: make([]lruNode, 0, capacity), head: -1, tail: -1}
+}
+
+func (l *lru) get(k clientKey) (Entry, bool) {
+	i, ok := l.idx[k]
+	if !ok {
 		return Entry{}, false
 	}
-	v, err := policy.ParseVerdict(parts[1])
-	if err != nil {
-		return Entry{}, false
+	l.moveFront(i)
+	return l.nodes[i].e, true
+}
+
+func (l *lru) put(k clientKey, e Entry) {
+	if i, ok := l.idx[k]; ok {
+		l.nodes[i].e = e
+		l.moveFront(i)
+		return
 	}
-	ms, err := strconv.ParseInt(parts[3], 10, 64)
-	if err != nil {
-		return Entry{}, false
+	var i int32
+	if len(l.nodes) < cap(l.nodes) {
+		i = int32(len(l.nodes))
+		l.nodes = append(l.nodes, lruNode{prev: -1, next: -1})
+	} else {
+		i = l.tail
+		l.unlink(i)
+		delete(l.idx, l.nodes[i].key)
 	}
-	return Entry{Verdict: v, Failed: parts[2] == "1", Expires: time.UnixMilli(ms), Reason: parts[4]}, true
+	l.nodes[i].key, l.nodes[i].e = k, e
+	l.idx[k] = i
+	l.pushFront(i)
+}
+
+func (l *lru) len() int { return len(l.idx) }
+
+func (l *lru) moveFront(i int32) {
+	if l.head == i {
+		return
+	}
+	l.unlink(i)
+	l.pushFront(i)
+}
+
+func (l *lru) unlink(i int32) {
+	n := &l.nodes[i]
+	if n.prev >= 0 {
+		l.nodes[n.prev].next = n.next
+	} else {
+		l.head = n.next
+	}
+	if n.next >= 0 {
+		l.nodes[n.next].prev = n.prev
+	} else {
+		l.tail = n.prev
+	}
+	n.prev, n.next = -1, -1
+}
+
+func (l *lru) pushFront(i int32) {
+	n := &l.nodes[i]
+	n.prev, n.next = -1, l.head
+	if l.head >= 0 {
+		l.nodes[l.head].prev = i
+	}
+	l.head = i
+	if l.tail < 0 {
+		l.tail = i
+	}
 }

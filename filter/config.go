@@ -61,6 +61,16 @@ type Config struct {
 	// TTL is how long a verdict is cached; ErrorTTL how long a failed lookup
 	// is remembered (and answered with on_error) before it is retried.
 	TTL, ErrorTTL time.Duration
+	// Stale is how long after expiry a verdict is still served while a
+	// background lookup refreshes it (0: never).
+	Stale time.Duration
+	// Slots is the fixed number of shared-data keys the verdict cache may
+	// use; LocalEntries the size of each worker's own LRU (0: none).
+	Slots, LocalEntries int
+	// BreakerFailures consecutive failed lookups open the circuit breaker
+	// for BreakerCooldown (0: never).
+	BreakerFailures int
+	BreakerCooldown time.Duration
 	// BypassPaths are paths never checked: exact, or a prefix when they end
 	// in '*'. The query string is not part of the match.
 	BypassPaths []string
@@ -165,7 +175,15 @@ func ParseConfig(doc []byte, env EnvLookup) (*Config, error) {
 	cache := root.Object("cache")
 	c.TTL = time.Duration(cache.Int("ttl_s", 300, 1, 86400)) * time.Second
 	c.ErrorTTL = time.Duration(cache.Int("error_ttl_s", 10, 1, 3600)) * time.Second
+	c.Stale = time.Duration(cache.Int("stale_s", 0, 0, 86400)) * time.Second
+	c.Slots = int(cache.Int("slots", 65536, 1, 1<<22))
+	c.LocalEntries = int(cache.Int("local_entries", 4096, 0, 1<<20))
 	cache.Done()
+
+	br := root.Object("breaker")
+	c.BreakerFailures = int(br.Int("failures", 5, 0, 1000))
+	c.BreakerCooldown = time.Duration(br.Int("cooldown_s", 10, 1, 3600)) * time.Second
+	br.Done()
 
 	lists := root.Object("lists")
 	for i, p := range lists.Strings("bypass_paths", nil) {

@@ -19,13 +19,14 @@ const (
 	bodyDC     = `{"ip":"%s","privacy":{"VPN":false,"Proxy":false,"Tor":false,"Relay":false,"Hosting":true},"risk":{"score":10}}`
 )
 
-const baseConfig = `{
-  "provider": {"preset": "ipasis", "cluster": "reputation", "authority": "api.ipasis.example",
-               "headers": {"x-api-key": "${IPVEIL_TEST_KEY}"}, "timeout_ms": 250},
-  "cache": {"ttl_s": 60, "error_ttl_s": 5},
-  "lists": {"bypass_paths": ["/healthz", "/static/*"], "allow_cidrs": ["10.0.0.0/8"], "deny_cidrs": ["198.18.0.0/15"]}
-  %s
-}`
+const baseProvider = `"provider": {"preset": "ipasis", "cluster": "reputation", "authority": "api.ipasis.example",
+               "headers": {"x-api-key": "${IPVEIL_TEST_KEY}"}, "timeout_ms": 250}`
+
+// Defaults for the sections a test does not set itself.
+var baseSections = map[string]string{
+	"cache": `"cache": {"ttl_s": 60, "error_ttl_s": 5}`,
+	"lists": `"lists": {"bypass_paths": ["/healthz", "/static/*"], "allow_cidrs": ["10.0.0.0/8"], "deny_cidrs": ["198.18.0.0/15"]}`,
+}
 
 type clock struct{ t time.Time }
 
@@ -41,10 +42,16 @@ type env struct {
 func newEnv(t *testing.T, extra string) *env {
 	t.Helper()
 	t.Setenv("IPVEIL_TEST_KEY", "k-123")
-	if extra != "" {
-		extra = "," + extra
+	parts := []string{baseProvider}
+	for _, name := range []string{"cache", "lists"} {
+		if !strings.Contains(extra, `"`+name+`"`) {
+			parts = append(parts, baseSections[name])
+		}
 	}
-	return newEnvRaw(t, fmt.Sprintf(baseConfig, extra))
+	if extra != "" {
+		parts = append(parts, extra)
+	}
+	return newEnvRaw(t, "{"+strings.Join(parts, ",\n")+"}")
 }
 
 func newEnvRaw(t *testing.T, cfg string) *env {

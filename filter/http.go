@@ -1,10 +1,7 @@
 package filter
 
 import (
-	"errors"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -32,6 +29,7 @@ const (
 	srcClientIP = "client_ip"
 	srcList     = "list"
 	srcCache    = "cache"
+	srcStale    = "stale"
 	srcLookup   = "lookup"
 	srcError    = "error"
 )
@@ -50,16 +48,17 @@ type httpContext struct {
 
 	masked string // the masked client, or unresolvedClient
 	path   string
+	flight *flight // the lookup this request waits on, if any
 
-	paused   bool // waiting for a callout
 	answered bool // answered locally or resumed: never twice
 	done     bool // the stream is over (completed, or the client went away)
 }
 
 // OnHttpRequestHeaders runs the check: bypass, client resolution, lists,
-// cache, then a callout that pauses the request until its answer.
+// cache, then a lookup that pauses the request until its answer.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	cfg := h.plugin.cfg
+	p := h.plugin
+	cfg := p.cfg
 	if cfg == nil {
 		return types.ActionContinue
 	}
@@ -70,8 +69,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	h.path = headerValue(headers, ":path")
 
-	// Bypassed requests are resolved too, only to report the client's
-	// network in the access log.
+	// Bypassed requests are resolved too, to report the client's network.
 	src, _ := proxywasm.GetProperty([]string{"source", "address"})
 	addr, why := ResolveClientIP(&cfg.ClientIP, &RequestAddrs{SourceAddress: string(src), Headers: headers})
 	if why != "" {
@@ -84,130 +82,53 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	// Forget: from here on, headers carry only masked addresses.
 	h.rewriteUpstreamHeaders(headers)
 
-	if h.bypassed() {
+	switch {
+	case h.bypassed():
 		return h.finishSync(decision{verdict: policy.Allow, reason: "bypass_path", source: srcBypass})
-	}
-	if why != "" {
+	case why != "":
 		return h.finishSync(decision{verdict: cfg.OnUnresolved, reason: "client_ip:" + string(why), source: srcClientIP, errKind: string(why)})
-	}
-	if containsAny(cfg.DenyCIDRs, addr) {
+	case containsAny(cfg.DenyCIDRs, addr):
 		return h.finishSync(decision{verdict: policy.Block, reason: "deny_list", source: srcList})
-	}
-	if containsAny(cfg.AllowCIDRs, addr) {
+	case containsAny(cfg.AllowCIDRs, addr):
 		return h.finishSync(decision{verdict: policy.Allow, reason: "allow_list", source: srcList})
 	}
-	if e, ok := h.plugin.cache.Get(addr, h.plugin.now()); ok {
-		src := srcCache
-		if e.Failed {
-			src = srcError
-		}
-		return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: src})
-	}
-	return h.lookup(addr)
-}
 
-// lookup dispatches the reputation callout and pauses the request.
-func (h *httpContext) lookup(addr netip.Addr) types.Action {
-	cfg := h.plugin.cfg
-	p := cfg.Provider
-	hdrs := make([][2]string, 0, 4+len(cfg.CalloutHeaders))
-	hdrs = append(hdrs,
-		[2]string{":method", p.Method},
-		[2]string{":path", p.RequestPath(addr.String())},
-		[2]string{":authority", p.Authority},
-		[2]string{"accept", "application/json"},
-	)
-	hdrs = append(hdrs, cfg.CalloutHeaders...)
-	var body []byte
-	if p.Method == "POST" {
-		body = []byte(p.RequestBody(addr.String()))
-		if headerValue(hdrs, "content-type") == "" {
-			hdrs = append(hdrs, [2]string{"content-type", "application/json"})
+	key := p.keyer.client(addr)
+	now := p.now()
+	if e, level, ok := p.cache.Get(key); ok {
+		switch {
+		case now.Before(e.Expires):
+			if level == LevelLocal {
+				p.metrics.cacheLocal.Increment(1)
+			} else {
+				p.metrics.cacheShared.Increment(1)
+			}
+			src := srcCache
+			if e.Failed {
+				src = srcError
+			}
+			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: src})
+		case !e.Failed && now.Before(e.Expires.Add(cfg.Stale)):
+			// Serve the stale verdict now; refresh it in the background.
+			p.metrics.cacheStale.Increment(1)
+			p.refresh(addr, key)
+			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: srcStale})
 		}
 	}
-	_, err := proxywasm.DispatchHttpCall(p.Cluster, hdrs, body, nil, p.Timeout(),
-		func(numHeaders, bodySize, _ int) { h.onLookupResponse(addr, numHeaders, bodySize) })
-	if err != nil {
-		// Envoy fails synchronously for an unknown cluster: a configuration
-		// problem, not a provider outage, so it is not cached.
-		kind := policy.KindUnknownCluster
-		proxywasm.LogErrorf("ipveil: cannot call cluster %q (%v): check provider.cluster against the Envoy clusters", p.Cluster, err)
-		return h.finishSync(decision{verdict: cfg.Policy.OnError, reason: "error:" + kind.String(), source: srcError, errKind: kind.String()})
+	p.metrics.cacheMiss.Increment(1)
+	if d := h.miss(addr, key); d != nil {
+		return h.finishSync(*d)
 	}
-	h.paused = true
 	return types.ActionPause
 }
 
-// onLookupResponse turns the callout's answer into a verdict, caches it and
-// answers or resumes the paused request, exactly once.
-func (h *httpContext) onLookupResponse(addr netip.Addr, numHeaders, bodySize int) {
-	cfg := h.plugin.cfg
-	now := h.plugin.now()
-	d := h.evaluateResponse(numHeaders, bodySize)
-	e := Entry{Verdict: d.verdict, Reason: d.reason, Failed: d.errKind != ""}
-	if e.Failed {
-		e.Expires = now.Add(cfg.ErrorTTL)
-	} else {
-		e.Expires = now.Add(cfg.TTL)
-	}
-	h.plugin.cache.Put(addr, e)
-	if h.done || h.answered {
-		return
-	}
-	if !h.finish(d) {
-		h.answered = true
-		if err := proxywasm.ResumeHttpRequest(); err != nil {
-			proxywasm.LogWarnf("ipveil: cannot resume the request: %v", err)
-		}
-	}
-}
-
-func (h *httpContext) evaluateResponse(numHeaders, bodySize int) decision {
-	cfg := h.plugin.cfg
-	fail := func(k policy.Kind) decision {
-		return decision{verdict: cfg.Policy.OnError, reason: "error:" + k.String(), source: srcError, errKind: k.String()}
-	}
-	if numHeaders == 0 && bodySize == 0 {
-		return fail(policy.KindReset)
-	}
-	rh, err := proxywasm.GetHttpCallResponseHeaders()
-	if err != nil {
-		return fail(policy.KindReset)
-	}
-	status, err := strconv.Atoi(headerValue(rh, ":status"))
-	if err != nil {
-		return fail(policy.KindReset)
-	}
-	if status == 504 {
-		// Envoy reports its own callout timeout as a 504.
-		return fail(policy.KindTimeout)
-	}
-	if bodySize > cfg.Provider.BodyLimit() {
-		return fail(policy.KindTooLarge)
-	}
-	var body []byte
-	if bodySize > 0 {
-		body, err = proxywasm.GetHttpCallResponseBody(0, bodySize)
-		if err != nil {
-			return fail(policy.KindReset)
-		}
-	}
-	sig, err := policy.Extract(cfg.Provider, status, body)
-	if err != nil {
-		var pe *policy.Error
-		if errors.As(err, &pe) {
-			return fail(pe.Kind)
-		}
-		return fail(policy.KindUnparsable)
-	}
-	pd := cfg.Policy.Evaluate(sig)
-	return decision{verdict: pd.Verdict, reason: pd.Reason, source: srcLookup}
-}
-
-// OnHttpStreamDone marks the stream over: a callout answer arriving later
+// OnHttpStreamDone marks the stream over: a lookup answer arriving later
 // must neither answer nor resume it.
 func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
+	if h.flight != nil && !h.answered {
+		h.plugin.leave(h)
+	}
 }
 
 // finishSync acts on d from OnHttpRequestHeaders.
@@ -219,6 +140,16 @@ func (h *httpContext) finishSync(d decision) types.Action {
 	return types.ActionContinue
 }
 
+// finishAsync acts on d for a paused request, with its context effective.
+func (h *httpContext) finishAsync(d decision) {
+	h.answered = true
+	if !h.finish(d) {
+		if err := proxywasm.ResumeHttpRequest(); err != nil {
+			proxywasm.LogWarnf("ipveil: cannot resume the request: %v", err)
+		}
+	}
+}
+
 // finish records d and enforces it. It reports whether it answered the
 // request locally; otherwise the caller lets the request continue.
 func (h *httpContext) finish(d decision) (answered bool) {
@@ -226,6 +157,7 @@ func (h *httpContext) finish(d decision) (answered bool) {
 	h.setState(StateVerdict, d.verdict.String())
 	h.setState(StateReason, d.reason)
 	h.setState(StateSource, d.source)
+	h.plugin.metrics.verdict(d)
 	h.logDecision(d)
 
 	if cfg.Mode == ModeEnforce {

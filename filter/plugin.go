@@ -16,6 +16,11 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
+// tickPeriodMs is how often the plugin context dispatches the callouts that
+// cannot belong to a request: stale refreshes, and lookups whose requesting
+// stream went away while others still wait on them.
+const tickPeriodMs = 100
+
 // NewVMContext returns the VM context that main.go registers in init().
 func NewVMContext() types.VMContext { return &vmContext{now: time.Now} }
 
@@ -31,9 +36,13 @@ func (v *vmContext) NewPluginContext(contextID uint32) types.PluginContext {
 
 type pluginContext struct {
 	types.DefaultPluginContext
-	cfg   *Config
-	cache Cache
-	now   func() time.Time
+	cfg     *Config
+	cache   Cache
+	keyer   sipKey
+	flights map[clientKey]*flight
+	breaker breaker
+	metrics *metrics
+	now     func() time.Time
 }
 
 // OnPluginStart validates the whole configuration; on any problem the
@@ -49,12 +58,23 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		logConfigError(err)
 		return types.OnPluginStartStatusFailed
 	}
-	cache, err := newSharedCache(cfg.Namespace)
+	secret, err := sharedSecret()
 	if err != nil {
 		proxywasm.LogCriticalf("ipveil: cannot set up the verdict cache in shared data: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.cfg, p.cache = cfg, cache
+	p.cfg = cfg
+	p.keyer = newSipKey(secret)
+	p.cache = &tieredCache{
+		local:  newLRU(cfg.LocalEntries),
+		shared: &slotTable{prefix: cfg.Namespace + ".s.", slots: uint64(cfg.Slots), reasons: newReasonTable(cfg.Policy)},
+	}
+	p.flights = map[clientKey]*flight{}
+	p.breaker = breaker{threshold: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown}
+	p.metrics = newMetrics()
+	if err := proxywasm.SetTickPeriodMilliSeconds(tickPeriodMs); err != nil {
+		proxywasm.LogWarnf("ipveil: cannot set the tick period (%v): stale refreshes are off", err)
+	}
 	proxywasm.LogInfof("ipveil: started in %s mode, provider %s via cluster %q", cfg.Mode, cfg.Provider.Preset, cfg.Provider.Cluster)
 	return types.OnPluginStartStatusOK
 }

@@ -304,12 +304,18 @@ func (o *Object) Keys() []string {
 	return keys
 }
 
-// Done records a problem for every key that was present but never read:
-// an unknown key is a typo until proven otherwise.
+// Done records a problem for every key that was present but never read
+// (an unknown key is a typo until proven otherwise) and for every key given
+// twice (only the first would count, silently).
 func (o *Object) Done() {
 	var unknown []string
+	count := map[string]int{}
 	o.res.ForEach(func(k, _ gjson.Result) bool {
-		if !o.seen[k.String()] {
+		count[k.String()]++
+		if count[k.String()] == 2 {
+			o.Addf(k.String(), "given more than once: merge the two into one")
+		}
+		if !o.seen[k.String()] && count[k.String()] == 1 {
 			unknown = append(unknown, k.String())
 		}
 		return true
