@@ -26,6 +26,9 @@ type Entry struct {
 	// Signals is a summary of what the provider said (tri-states, score,
 	// ASN), kept for operators inspecting shared data; never the address.
 	Signals policy.Signals
+	// Pending marks a claim, not a verdict: some worker is looking the
+	// client up, and others wait for its answer until Expires.
+	Pending bool
 }
 
 // CacheLevel says where a cached verdict was found.
@@ -45,6 +48,13 @@ type Cache interface {
 	Get(k clientKey) (Entry, CacheLevel, bool)
 	// Put stores e for k.
 	Put(k clientKey, e Entry)
+	// Claim announces, until until, that this worker is looking k up. It
+	// reports false when another worker's claim for k is still live: then
+	// wait for that worker's verdict instead of calling the API again.
+	Claim(k clientKey, until, now time.Time) bool
+	// Release withdraws this worker's claim on k when it gives the lookup
+	// up without a verdict, so others need not wait for the claim to run out.
+	Release(k clientKey)
 }
 
 // secretKey is the shared-data key of the hashing secret, shared by every
@@ -101,6 +111,12 @@ func (c *tieredCache) Get(k clientKey) (Entry, CacheLevel, bool) {
 	return e, LevelShared, true
 }
 
+func (c *tieredCache) Claim(k clientKey, until, now time.Time) bool {
+	return c.shared.claim(k, until, now)
+}
+
+func (c *tieredCache) Release(k clientKey) { c.shared.release(k) }
+
 func (c *tieredCache) Put(k clientKey, e Entry) {
 	if c.local != nil {
 		c.local.put(k, e)
@@ -130,10 +146,46 @@ func (t *slotTable) get(k clientKey) (Entry, bool) {
 		return Entry{}, false
 	}
 	got, e, ok := decodeSlot(v, t.reasons)
-	if !ok || got != k {
+	if !ok || got != k || e.Pending {
 		return Entry{}, false
 	}
 	return e, true
+}
+
+// release expires k's pending marker, if the slot still holds one.
+func (t *slotTable) release(k clientKey) {
+	key := t.key(k)
+	v, cas, err := proxywasm.GetSharedData(key)
+	if err != nil {
+		return
+	}
+	if got, e, ok := decodeSlot(v, t.reasons); ok && got == k && e.Pending {
+		// A lost race means someone wrote the slot since: nothing to undo.
+		_ = proxywasm.SetSharedData(key, encodeSlot(k, Entry{Pending: true}, t.reasons), cas)
+	}
+}
+
+// claim writes a pending marker for k unless another worker's marker for k
+// is live. Compare-and-swap settles two workers claiming at once: the
+// loser sees the winner's marker.
+func (t *slotTable) claim(k clientKey, until, now time.Time) bool {
+	key := t.key(k)
+	for attempt := 0; attempt < 2; attempt++ {
+		v, cas, err := proxywasm.GetSharedData(key)
+		if err != nil {
+			cas = 0
+		} else if got, e, ok := decodeSlot(v, t.reasons); ok && got == k && e.Pending && now.Before(e.Expires) {
+			return false
+		}
+		err = proxywasm.SetSharedData(key, encodeSlot(k, Entry{Pending: true, Expires: until}, t.reasons), cas)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, types.ErrorStatusCasMismatch) {
+			return true // shared data is unwell: look the client up anyway
+		}
+	}
+	return true
 }
 
 func (t *slotTable) put(k clientKey, e Entry) {
@@ -161,7 +213,7 @@ func (t *slotTable) put(k clientKey, e Entry) {
 //	[0]      version (1)
 //	[1:9]    client key hash
 //	[9]      verdict
-//	[10]     flags (bit 0: failed lookup)
+//	[10]     flags (bit 0: failed lookup, bit 1: pending claim)
 //	[11:13]  reason index
 //	[13:21]  expiry, Unix milliseconds
 //	[21:23]  tor, proxy, vpn, relay, datacenter: two bits each
@@ -175,7 +227,10 @@ func encodeSlot(k clientKey, e Entry, rt *reasonTable) []byte {
 	binary.BigEndian.PutUint64(b[1:9], uint64(k))
 	b[9] = byte(e.Verdict)
 	if e.Failed {
-		b[10] = 1
+		b[10] |= 1
+	}
+	if e.Pending {
+		b[10] |= 2
 	}
 	binary.BigEndian.PutUint16(b[11:13], rt.index(e.Reason))
 	binary.BigEndian.PutUint64(b[13:21], uint64(e.Expires.UnixMilli()))
@@ -202,7 +257,8 @@ func decodeSlot(b []byte, rt *reasonTable) (clientKey, Entry, bool) {
 	}
 	e := Entry{
 		Verdict: v,
-		Failed:  b[10]&1 == 1,
+		Failed:  b[10]&1 != 0,
+		Pending: b[10]&2 != 0,
 		Reason:  rt.name(binary.BigEndian.Uint16(b[11:13])),
 		Expires: time.UnixMilli(int64(binary.BigEndian.Uint64(b[13:21]))),
 	}

@@ -36,6 +36,7 @@ type env struct {
 	t     *testing.T
 	host  proxytest.HostEmulator
 	clock *clock
+	vm    *vmContext
 }
 
 // newEnv starts the plugin with baseConfig plus extra top-level keys.
@@ -57,15 +58,16 @@ func newEnv(t *testing.T, extra string) *env {
 func newEnvRaw(t *testing.T, cfg string) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+	vm := &vmContext{now: clk.now}
 	opt := proxytest.NewEmulatorOption().
-		WithVMContext(&vmContext{now: clk.now}).
+		WithVMContext(vm).
 		WithPluginConfiguration([]byte(cfg))
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
 	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
 		t.Fatalf("plugin did not start: %v", host.GetCriticalLogs())
 	}
-	return &env{t: t, host: host, clock: clk}
+	return &env{t: t, host: host, clock: clk, vm: vm}
 }
 
 type req struct {

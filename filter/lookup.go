@@ -32,6 +32,11 @@ type flight struct {
 	pending bool
 	// admitted means the breaker already let this lookup through.
 	admitted bool
+	// remote means another worker claimed the lookup: this worker polls
+	// shared data for its verdict on each tick instead of calling out,
+	// until the claim runs out.
+	remote      bool
+	remoteUntil time.Time
 }
 
 // miss handles a request whose client has no usable cached verdict.
@@ -44,13 +49,25 @@ func (h *httpContext) miss(addr netip.Addr, key clientKey) *decision {
 		return nil
 	}
 	now := p.now()
+	// Another worker may be looking this client up already: wait for its
+	// verdict rather than call the API again.
+	until := now.Add(p.claimTTL())
+	if !p.cache.Claim(key, until, now) {
+		f := &flight{key: key, addr: addr, started: now, waiters: []*httpContext{h}, remote: true, remoteUntil: until}
+		p.flights[key] = f
+		h.flight = f
+		p.metrics.coalesced.Increment(1)
+		return nil
+	}
 	if !p.breaker.allow(now) {
+		p.cache.Release(key)
 		p.metrics.breakerRejected.Increment(1)
 		p.metrics.failure(kindBreakerOpen)
 		return &decision{verdict: p.cfg.Policy.OnError, reason: "error:" + kindBreakerOpen, source: srcError, errKind: kindBreakerOpen}
 	}
 	f := &flight{key: key, addr: addr, started: now, owner: h, waiters: []*httpContext{h}, admitted: true}
 	if d := p.dispatch(f); d != nil {
+		p.cache.Release(key)
 		return d
 	}
 	p.flights[key] = f
@@ -123,15 +140,7 @@ func (p *pluginContext) onLookupResponse(f *flight, numHeaders, bodySize int) {
 		proxywasm.LogInfo("ipveil: the reputation API answers again: lookups resume")
 	}
 	p.cache.Put(f.key, e)
-	for _, w := range f.waiters {
-		if w.done || w.answered {
-			continue
-		}
-		if err := proxywasm.SetEffectiveContext(w.id); err != nil {
-			continue // the stream is gone
-		}
-		w.finishAsync(d)
-	}
+	p.answer(f, d)
 }
 
 func (p *pluginContext) evaluateResponse(numHeaders, bodySize int) (decision, policy.Signals) {
@@ -184,7 +193,7 @@ func (p *pluginContext) leave(h *httpContext) {
 			live++
 		}
 	}
-	if f.owner == h {
+	if f.owner == h && !f.remote {
 		// The callout belonged to this stream; Envoy cancels it or the SDK
 		// drops its answer. Others still waiting get a fresh callout from
 		// the plugin context on the next tick.
@@ -193,17 +202,30 @@ func (p *pluginContext) leave(h *httpContext) {
 			f.pending = true
 		} else {
 			delete(p.flights, f.key)
+			p.cache.Release(f.key)
 		}
 	}
 }
 
-// OnTick dispatches the callouts that must come from the plugin context:
-// stale refreshes and lookups whose owner went away.
+// claimTTL is how long a worker's claim on a lookup holds off the others:
+// the callout timeout and a margin for the answer's processing.
+func (p *pluginContext) claimTTL() time.Duration {
+	return time.Duration(p.cfg.Provider.Timeout())*time.Millisecond + 500*time.Millisecond
+}
+
+// OnTick dispatches the callouts that must come from the plugin context
+// (stale refreshes, lookups whose owner went away) and answers requests
+// waiting on another worker's lookup once its verdict is in shared data.
 func (p *pluginContext) OnTick() {
 	if p.cfg == nil {
 		return
 	}
+	now := p.now()
 	for key, f := range p.flights {
+		if f.remote {
+			p.pollRemote(key, f, now)
+			continue
+		}
 		if !f.pending {
 			continue
 		}
@@ -220,18 +242,60 @@ func (p *pluginContext) OnTick() {
 	}
 }
 
-func (p *pluginContext) failFlight(key clientKey, f *flight, kind string) {
-	delete(p.flights, key)
-	d := decision{verdict: p.cfg.Policy.OnError, reason: "error:" + kind, source: srcError, errKind: kind}
+// pollRemote answers the waiters of a lookup another worker claimed, once
+// its verdict is in shared data; when the claim runs out without one, this
+// worker looks the client up itself.
+func (p *pluginContext) pollRemote(key clientKey, f *flight, now time.Time) {
+	live := false
+	for _, w := range f.waiters {
+		live = live || !w.done
+	}
+	if !live {
+		delete(p.flights, key)
+		return
+	}
+	if e, _, ok := p.cache.Get(key); ok && now.Before(e.Expires) {
+		delete(p.flights, key)
+		src := srcCache
+		if e.Failed {
+			src = srcError
+		}
+		p.answer(f, decision{verdict: e.Verdict, reason: e.Reason, source: src})
+		return
+	}
+	if now.Before(f.remoteUntil) {
+		return
+	}
+	f.remote = false
+	if !p.breaker.allow(now) {
+		p.metrics.breakerRejected.Increment(1)
+		p.failFlight(key, f, kindBreakerOpen)
+		return
+	}
+	f.admitted = true
+	p.cache.Claim(key, now.Add(p.claimTTL()), now)
+	if d := p.dispatch(f); d != nil {
+		p.failFlight(key, f, d.errKind)
+	}
+}
+
+// answer finishes every live waiter of f with d.
+func (p *pluginContext) answer(f *flight, d decision) {
 	for _, w := range f.waiters {
 		if w.done || w.answered {
 			continue
 		}
 		if err := proxywasm.SetEffectiveContext(w.id); err != nil {
-			continue
+			continue // the stream is gone
 		}
 		w.finishAsync(d)
 	}
+}
+
+func (p *pluginContext) failFlight(key clientKey, f *flight, kind string) {
+	delete(p.flights, key)
+	p.cache.Release(key)
+	p.answer(f, decision{verdict: p.cfg.Policy.OnError, reason: "error:" + kind, source: srcError, errKind: kind})
 }
 
 // refresh schedules a background lookup for a client served a stale entry.

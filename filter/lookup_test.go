@@ -324,3 +324,47 @@ func TestClientKeyIsKeyed(t *testing.T) {
 		t.Fatal("mapped and plain IPv4 must be the same client")
 	}
 }
+
+// Another worker's live claim on a client makes this worker wait for that
+// worker's verdict in shared data instead of calling out.
+func TestWaitsForAnotherWorkersLookup(t *testing.T) {
+	e := newEnv(t, "")
+	p := e.vm.plugin
+	key := p.keyer.client(netip.MustParseAddr("203.0.113.7"))
+	if !p.cache.Claim(key, e.clock.t.Add(time.Second), e.clock.t) {
+		t.Fatal("could not claim")
+	}
+	r := e.send("203.0.113.7:0", "/")
+	if r.callout != nil || r.action != types.ActionPause {
+		t.Fatalf("want a paused request and no callout, got %v / %v", r.action, r.callout)
+	}
+	e.host.Tick() // nothing in shared data yet: keep waiting
+	if e.reply(r) != nil || len(e.rootCallouts()) != 0 {
+		t.Fatal("answered or called out while the other worker's claim is live")
+	}
+	// The other worker stores its verdict.
+	p.cache.Put(key, Entry{Verdict: policy.Block, Reason: "tor", Expires: e.clock.t.Add(time.Minute)})
+	e.host.Tick()
+	e.wantReply(r, 403)
+	if e.state(StateReason) != "tor" {
+		t.Errorf("reason %q", e.state(StateReason))
+	}
+}
+
+// When the other worker's claim runs out without a verdict, this worker
+// looks the client up itself.
+func TestAnotherWorkersClaimRunsOut(t *testing.T) {
+	e := newEnv(t, "")
+	p := e.vm.plugin
+	key := p.keyer.client(netip.MustParseAddr("203.0.113.7"))
+	p.cache.Claim(key, e.clock.t.Add(time.Second), e.clock.t)
+	r := e.send("203.0.113.7:0", "/")
+	e.clock.t = e.clock.t.Add(2 * time.Second)
+	e.host.Tick()
+	rc := e.rootCallouts()
+	if len(rc) != 1 {
+		t.Fatalf("want this worker's own lookup after the claim ran out, got %d", len(rc))
+	}
+	e.host.CallOnHttpCallResponse(rc[0].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(fmt.Sprintf(bodyTor, "203.0.113.7")))
+	e.wantReply(r, 403)
+}

@@ -27,11 +27,14 @@ func NewVMContext() types.VMContext { return &vmContext{now: time.Now} }
 type vmContext struct {
 	types.DefaultVMContext
 	now func() time.Time
+	// plugin is the last plugin context made, for tests.
+	plugin *pluginContext
 }
 
 // NewPluginContext implements types.VMContext.
 func (v *vmContext) NewPluginContext(contextID uint32) types.PluginContext {
-	return &pluginContext{now: v.now}
+	v.plugin = &pluginContext{now: v.now}
+	return v.plugin
 }
 
 type pluginContext struct {
