@@ -89,6 +89,7 @@ type Proxy struct {
 	closeOnce    sync.Once
 	inflight     sync.WaitGroup
 	shuttingDown atomic.Bool
+	nextConn     atomic.Uint64
 }
 
 type accessLog struct {
@@ -233,7 +234,10 @@ func (p *Proxy) Start(ctx context.Context) error {
 		return fmt.Errorf("devproxy: listening on %s (listener %q): %w", addr, p.cfg.Listener.Name, err)
 	}
 	p.ln = ln
-	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 30 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connIDKey{}, p.nextConn.Add(1))
+		}}
 	adminAddr := ""
 	if p.cfg.Admin != nil {
 		adminAddr = p.cfg.Admin.Address
@@ -308,11 +312,19 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-func (p *Proxy) logf(format string, args ...any) {
-	if p.opts.LogLevel > host.LogInfo {
+func (p *Proxy) logf(format string, args ...any) { p.logAt(host.LogInfo, format, args...) }
+
+func (p *Proxy) debugf(format string, args ...any) { p.logAt(host.LogDebug, format, args...) }
+
+func (p *Proxy) logAt(level host.LogLevel, format string, args ...any) {
+	min := p.opts.LogLevel
+	if min == 0 {
+		min = host.LogInfo
+	}
+	if level < min {
 		return
 	}
-	line := time.Now().Format("[2006-01-02 15:04:05.000]") + "[main][devproxy][info] " + fmt.Sprintf(format, args...) + "\n"
+	line := time.Now().Format("[2006-01-02 15:04:05.000]") + "[main][devproxy][" + level.String() + "] " + fmt.Sprintf(format, args...) + "\n"
 	p.logMu.Lock()
 	io.WriteString(p.logger, line)
 	p.logMu.Unlock()
@@ -329,6 +341,8 @@ func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error
 }
 
 type connectTimeoutKey struct{}
+
+type connIDKey struct{}
 
 // endpoint picks the cluster's next endpoint, round robin.
 func (c *cluster) endpoint() (string, bool) {

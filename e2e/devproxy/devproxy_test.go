@@ -17,6 +17,7 @@ import (
 
 	"github.com/ipveil/ipveil/e2e/bootstrap"
 	"github.com/ipveil/ipveil/e2e/devproxy"
+	"github.com/ipveil/ipveil/e2e/host"
 	"github.com/ipveil/ipveil/e2e/host/hosttest"
 )
 
@@ -110,7 +111,7 @@ func newStack(t *testing.T, mut func(*bootstrap.Config)) *stack {
 		mut(cfg)
 	}
 	p, err := devproxy.New(cfg, devproxy.Options{
-		Workers: 2, CacheDir: hosttest.CacheDir(), Logger: st.logs, AccessLog: st.accessLog,
+		Workers: 2, CacheDir: hosttest.CacheDir(), Logger: st.logs, AccessLog: st.accessLog, LogLevel: host.LogDebug,
 		ListenAddr: "127.0.0.1:0", Modules: map[string][]byte{"test": hosttest.Guest(t)},
 	})
 	if err != nil {
@@ -145,7 +146,7 @@ func (st *stack) echo(t *testing.T, path string, hdr map[string]string) echoed {
 	t.Helper()
 	resp, body := st.do(t, "GET", path, hdr)
 	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: status %d body %q", path, resp.StatusCode, body)
+		t.Fatalf("GET %s: status %d body %q\nproxy log:\n%s", path, resp.StatusCode, body, st.logs)
 	}
 	var e echoed
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
@@ -420,7 +421,6 @@ func TestClientGoneWhilePaused(t *testing.T) {
 	<-errc
 	waitFor(t, func() bool { return strings.Contains(st.accessLog.String(), "GET /callout 0 DC") })
 	close(st.mockDelay) // the late callout response finds the stream gone
-	st.mockDelay = nil
 	for i := 0; i < 4; i++ {
 		st.echo(t, "/", nil)
 	}

@@ -62,7 +62,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	x.req = hl
 
 	r.Body = countingReader{r: r.Body, n: &x.bytesIn}
-	props := host.Props{SourceAddress: client, DestinationAddress: local, Protocol: r.Proto, StartTime: x.start}
+	connID, _ := r.Context().Value(connIDKey{}).(uint64)
+	props := host.Props{SourceAddress: client, DestinationAddress: local, ConnectionID: connID, Protocol: r.Proto, StartTime: x.start}
 	x.streams = make([]*host.Stream, len(p.hosts))
 	for i, h := range p.hosts {
 		x.streams[i] = h.NewStream(props)
@@ -259,6 +260,7 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, hl headerList, x *
 			return nil, nil, cancel
 		default:
 			x.flags = "UF"
+			p.debugf("upstream connect failure, cluster %q endpoint %s: %v", rt.Cluster, ep, err)
 			p.stats.inc(cs + "upstream_cx_connect_fail")
 			return nil, &host.LocalResponse{Status: 503,
 				Body:    []byte("upstream connect error or disconnect/reset before headers. reset reason: connection failure"),

@@ -164,11 +164,11 @@ func TestLocalReplyFromRequestHeaders(t *testing.T) {
 func TestSecondAnswerIsAViolation(t *testing.T) {
 	h, _ := newHost(t, nil)
 	s := h.NewStream(props())
-	defer s.Close()
 	res, err := s.RequestHeaders(ctxT(t), req("/double"), true)
 	if err != nil || res.Action != host.LocalReply || res.Local.Status != 403 {
 		t.Fatalf("got %+v %v", res, err)
 	}
+	s.Close() // runs on the worker after the callback's deferred actions
 	if v := h.Violations(); len(v) != 1 || !strings.Contains(v[0], "second answer") {
 		t.Fatalf("violations = %v", v)
 	}
