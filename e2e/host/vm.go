@@ -375,6 +375,9 @@ func (v *vm) flushLines() {
 }
 
 func (v *vm) emitFD(fd uint32, line string) {
+	if strings.TrimSpace(line) == "" {
+		return // Go's panic output has blank separator lines
+	}
 	level := LogInfo
 	if fd == 2 {
 		level = LogError
