@@ -288,21 +288,25 @@ func (p *Proxy) AdminAddr() string {
 // Done is closed when the admin interface received /quitquitquit.
 func (p *Proxy) Done() <-chan struct{} { return p.quit }
 
-// Close stops serving, waits for requests in flight (up to 10 s), shuts the
-// plugins down and closes the access logs.
+// Close stops serving, waits for requests in flight (up to 10 s, then drops
+// their connections), shuts the plugins down and closes the access logs.
 func (p *Proxy) Close() error {
 	p.closeOnce.Do(func() {
 		p.shuttingDown.Store(true)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if p.srv != nil {
-			p.srv.Shutdown(ctx)
+			if p.srv.Shutdown(ctx) != nil {
+				p.srv.Close() // requests still paused: drop their connections
+			}
 		}
 		if p.admin != nil {
 			p.admin.Shutdown(ctx)
 		}
-		p.inflight.Wait()
+		// Closing the hosts answers streams still paused in a filter, so
+		// their handlers return.
 		p.closeHosts()
+		p.inflight.Wait()
 		p.closeAccessLogs()
 		if t, ok := p.client.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()

@@ -477,3 +477,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestCloseWithARequestPausedForever(t *testing.T) {
+	st := newStack(t, nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + st.p.Addr() + "/pause")
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	waitFor(t, func() bool {
+		for _, m := range st.p.Store().Metrics() {
+			if m.Name == "wasmcustom.test_inflight" && m.Value == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	done := make(chan struct{})
+	go func() { st.p.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Close hung on a paused request")
+	}
+	<-errc
+}

@@ -129,6 +129,8 @@ type Config struct {
 	// OnCall, when set, is called on the worker goroutine after every
 	// top-level callback into a module with the callback's export name and
 	// how long the module ran. Benchmarks use it to time the guest alone.
+	// It must return quickly and must not call the Host or its Streams
+	// (they would wait for the very goroutine running OnCall).
 	OnCall func(worker int, callback string, d time.Duration)
 }
 
