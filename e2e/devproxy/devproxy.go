@@ -65,6 +65,9 @@ type Options struct {
 	Modules map[string][]byte
 	// OnCall is passed to every host (see host.Config.OnCall).
 	OnCall func(worker int, callback string, d time.Duration)
+	// DrainTimeout is how long Close waits for requests in flight before
+	// dropping their connections. Default 10 s.
+	DrainTimeout time.Duration
 }
 
 // Proxy runs one bootstrap.
@@ -288,12 +291,16 @@ func (p *Proxy) AdminAddr() string {
 // Done is closed when the admin interface received /quitquitquit.
 func (p *Proxy) Done() <-chan struct{} { return p.quit }
 
-// Close stops serving, waits for requests in flight (up to 10 s, then drops
-// their connections), shuts the plugins down and closes the access logs.
+// Close stops serving, waits for requests in flight (up to
+// Options.DrainTimeout, then drops their connections), shuts the plugins down and closes the access logs.
 func (p *Proxy) Close() error {
 	p.closeOnce.Do(func() {
 		p.shuttingDown.Store(true)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		drain := p.opts.DrainTimeout
+		if drain <= 0 {
+			drain = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
 		defer cancel()
 		if p.srv != nil {
 			if p.srv.Shutdown(ctx) != nil {

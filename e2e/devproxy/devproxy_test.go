@@ -112,7 +112,7 @@ func newStack(t *testing.T, mut func(*bootstrap.Config)) *stack {
 	}
 	p, err := devproxy.New(cfg, devproxy.Options{
 		Workers: 2, CacheDir: hosttest.CacheDir(), Logger: st.logs, AccessLog: st.accessLog, LogLevel: host.LogDebug,
-		ListenAddr: "127.0.0.1:0", Modules: map[string][]byte{"test": hosttest.Guest(t)},
+		ListenAddr: "127.0.0.1:0", Modules: map[string][]byte{"test": hosttest.Guest(t)}, DrainTimeout: time.Second,
 	})
 	if err != nil {
 		t.Fatalf("devproxy.New: %v", err)
