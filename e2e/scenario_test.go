@@ -265,12 +265,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	if resp == nil || resp.StatusCode != 200 || s.Mock.Calls("192.0.2.11") != 1 {
 		t.Fatalf("lookups did not resume: %v", resp)
 	}
-	stats := adminGet(t, s, "/stats")
-	for _, want := range []string{"wasmcustom.ipveil.breaker.opened: 1", "wasmcustom.ipveil.breaker.rejected: 1"} {
-		if !strings.Contains(stats, want) {
-			t.Errorf("stats lack %q", want)
-		}
-	}
+	waitStats(t, s, "wasmcustom.ipveil.breaker.opened: 1", "wasmcustom.ipveil.breaker.rejected: 1")
 }
 
 func TestSharedDataStaysBoundedUnderAFlood(t *testing.T) {
@@ -293,20 +288,35 @@ func TestMetricsInAdminStats(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
 	s.Get("/m", "X-Forwarded-For", "203.0.113.7")
 	s.Get("/m", "X-Forwarded-For", "203.0.113.7")
-	stats := adminGet(t, s, "/stats")
-	for _, want := range []string{
+	waitStats(t, s,
 		"wasmcustom.ipveil.requests.verdict.block.reason.tor: 2",
 		"wasmcustom.ipveil.cache.miss: 1",
 		"wasmcustom.ipveil.callouts.sent: 1",
-		"wasmcustom.ipveil.lookup.latency_ms",
-	} {
-		if !strings.Contains(stats, want) {
-			t.Errorf("/stats lacks %q", want)
-		}
-	}
+		"wasmcustom.ipveil.lookup.latency_ms")
 	prom := adminGet(t, s, "/stats/prometheus")
 	if !strings.Contains(prom, "ipveil") {
 		t.Errorf("/stats/prometheus has no ipveil metric:\n%s", prom)
+	}
+}
+
+// waitStats waits for /stats to show every line (counters reach the host on
+// the filter's next tick).
+func waitStats(t *testing.T, s *stack.Stack, want ...string) {
+	t.Helper()
+	var stats string
+	stack.WaitFor(10*time.Second, func() bool {
+		stats = adminGet(t, s, "/stats")
+		for _, w := range want {
+			if !strings.Contains(stats, w) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, w := range want {
+		if !strings.Contains(stats, w) {
+			t.Errorf("/stats lacks %q", w)
+		}
 	}
 }
 

@@ -14,13 +14,14 @@ import (
 // to some inline headers with a comma and adds others as new entries).
 func (h *httpContext) rewriteUpstreamHeaders(headers [][2]string) {
 	cfg := h.plugin.cfg
+	// Most requests carry one or two such headers: a small slice beats a map.
 	type change struct {
 		name  string
 		n     int // lines in the request
 		lines []string
 	}
-	var changes []change
-	seen := map[string]int{}
+	var buf [4]change
+	changes := buf[:0]
 	for _, kv := range headers {
 		name := kv[0]
 		act, ok := cfg.UpstreamHeaders[name]
@@ -30,18 +31,26 @@ func (h *httpContext) rewriteUpstreamHeaders(headers [][2]string) {
 		if !ok || act == HeaderKeep {
 			continue
 		}
-		i, had := seen[name]
-		if !had {
-			i = len(changes)
-			seen[name] = i
+		i := 0
+		for i < len(changes) && changes[i].name != name {
+			i++
+		}
+		if i == len(changes) {
 			changes = append(changes, change{name: name})
 		}
 		changes[i].n++
 		if act == HeaderMask {
-			changes[i].lines = append(changes[i].lines, maskHeader(cfg, name, kv[1]))
+			changes[i].lines = append(changes[i].lines, h.plugin.memo.header(cfg, name, kv[1]))
 		}
 	}
 	for _, c := range changes {
+		if c.n == 1 && len(c.lines) == 1 {
+			// One line in, one line out: a single replace.
+			if err := proxywasm.ReplaceHttpRequestHeader(c.name, c.lines[0]); err != nil {
+				proxywasm.LogWarnf("ipveil: cannot set header %s: %v", c.name, err)
+			}
+			continue
+		}
 		// Envoy removes every line at once; other hosts one per call.
 		for i := 0; i < c.n; i++ {
 			if err := proxywasm.RemoveHttpRequestHeader(c.name); err != nil {

@@ -46,7 +46,7 @@ type httpContext struct {
 	plugin *pluginContext
 	id     uint32
 
-	masked string // the masked client, or unresolvedClient
+	masked []byte // the masked client, or unresolvedClient
 	path   string
 	flight *flight // the lookup this request waits on, if any
 
@@ -73,11 +73,11 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	src, _ := proxywasm.GetProperty([]string{"source", "address"})
 	addr, why := ResolveClientIP(&cfg.ClientIP, &RequestAddrs{SourceAddress: string(src), Headers: headers})
 	if why != "" {
-		h.masked = unresolvedClient
+		h.masked = unresolvedBytes
 	} else {
-		h.masked = cfg.Masker.String(addr)
+		h.masked = p.memo.client(cfg, addr)
 	}
-	h.setState(StateClient, h.masked)
+	h.setState(pathClient, h.masked)
 
 	// Forget: from here on, headers carry only masked addresses.
 	h.rewriteUpstreamHeaders(headers)
@@ -99,9 +99,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		switch {
 		case now.Before(e.Expires):
 			if level == LevelLocal {
-				p.metrics.cacheLocal.Increment(1)
+				p.metrics.cacheLocal.inc()
 			} else {
-				p.metrics.cacheShared.Increment(1)
+				p.metrics.cacheShared.inc()
 			}
 			src := srcCache
 			if e.Failed {
@@ -110,12 +110,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: src})
 		case !e.Failed && now.Before(e.Expires.Add(cfg.Stale)):
 			// Serve the stale verdict now; refresh it in the background.
-			p.metrics.cacheStale.Increment(1)
+			p.metrics.cacheStale.inc()
 			p.refresh(addr, key)
 			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: srcStale})
 		}
 	}
-	p.metrics.cacheMiss.Increment(1)
+	p.metrics.cacheMiss.inc()
 	if d := h.miss(addr, key); d != nil {
 		return h.finishSync(*d)
 	}
@@ -154,9 +154,9 @@ func (h *httpContext) finishAsync(d decision) {
 // request locally; otherwise the caller lets the request continue.
 func (h *httpContext) finish(d decision) (answered bool) {
 	cfg := h.plugin.cfg
-	h.setState(StateVerdict, d.verdict.String())
-	h.setState(StateReason, d.reason)
-	h.setState(StateSource, d.source)
+	h.setState(pathVerdict, verdictBytes(d.verdict))
+	h.setState(pathReason, h.plugin.reasonBytes(d.reason))
+	h.setState(pathSource, sourceBytes(d.source))
 	h.plugin.metrics.verdict(d)
 	h.logDecision(d)
 
@@ -216,9 +216,46 @@ func (h *httpContext) bypassed() bool {
 	return false
 }
 
-func (h *httpContext) setState(name, value string) {
-	if err := proxywasm.SetProperty([]string{name}, []byte(value)); err != nil {
-		proxywasm.LogDebugf("ipveil: cannot set filter state %s: %v", name, err)
+// Property paths and values used on every request, made once: a Wasm VM
+// pays dearly for small allocations.
+var (
+	pathClient      = []string{StateClient}
+	pathVerdict     = []string{StateVerdict}
+	pathReason      = []string{StateReason}
+	pathSource      = []string{StateSource}
+	unresolvedBytes = []byte(unresolvedClient)
+	verdictValues   = func() (v [policy.Flag + 1][]byte) {
+		for i := range v {
+			v[i] = []byte(policy.Verdict(i).String())
+		}
+		return v
+	}()
+	sourceValues = map[string][]byte{}
+)
+
+func init() {
+	for _, s := range []string{srcBypass, srcClientIP, srcList, srcCache, srcStale, srcLookup, srcError} {
+		sourceValues[s] = []byte(s)
+	}
+}
+
+func verdictBytes(v policy.Verdict) []byte {
+	if int(v) < len(verdictValues) {
+		return verdictValues[v]
+	}
+	return []byte(v.String())
+}
+
+func sourceBytes(s string) []byte {
+	if b, ok := sourceValues[s]; ok {
+		return b
+	}
+	return []byte(s)
+}
+
+func (h *httpContext) setState(path []string, value []byte) {
+	if err := proxywasm.SetProperty(path, value); err != nil {
+		proxywasm.LogDebugf("ipveil: cannot set filter state %s: %v", path[0], err)
 	}
 }
 

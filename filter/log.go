@@ -24,7 +24,7 @@ func (h *httpContext) logDecision(d decision) {
 	}
 	var b strings.Builder
 	b.WriteString(`{"ipveil":"decision","client":`)
-	appendJSONString(&b, h.masked)
+	appendJSONString(&b, string(h.masked))
 	b.WriteString(`,"verdict":`)
 	appendJSONString(&b, d.verdict.String())
 	b.WriteString(`,"reason":`)

@@ -45,7 +45,7 @@ func (h *httpContext) miss(addr netip.Addr, key clientKey) *decision {
 	if f, ok := p.flights[key]; ok {
 		f.waiters = append(f.waiters, h)
 		h.flight = f
-		p.metrics.coalesced.Increment(1)
+		p.metrics.coalesced.inc()
 		return nil
 	}
 	now := p.now()
@@ -56,12 +56,12 @@ func (h *httpContext) miss(addr netip.Addr, key clientKey) *decision {
 		f := &flight{key: key, addr: addr, started: now, waiters: []*httpContext{h}, remote: true, remoteUntil: until}
 		p.flights[key] = f
 		h.flight = f
-		p.metrics.coalesced.Increment(1)
+		p.metrics.coalesced.inc()
 		return nil
 	}
 	if !p.breaker.allow(now) {
 		p.cache.Release(key)
-		p.metrics.breakerRejected.Increment(1)
+		p.metrics.breakerRejected.inc()
 		p.metrics.failure(kindBreakerOpen)
 		return &decision{verdict: p.cfg.Policy.OnError, reason: "error:" + kindBreakerOpen, source: srcError, errKind: kindBreakerOpen}
 	}
@@ -108,7 +108,7 @@ func (p *pluginContext) dispatch(f *flight) *decision {
 		proxywasm.LogErrorf("ipveil: cannot call cluster %q (%v): check provider.cluster against the Envoy clusters", pv.Cluster, err)
 		return &decision{verdict: cfg.Policy.OnError, reason: "error:" + k, source: srcError, errKind: k}
 	}
-	p.metrics.callouts.Increment(1)
+	p.metrics.callouts.inc()
 	return nil
 }
 
@@ -132,7 +132,7 @@ func (p *pluginContext) onLookupResponse(f *flight, numHeaders, bodySize int) {
 		e.Expires = now.Add(cfg.TTL)
 	}
 	if opened, closed := p.breaker.record(d.errKind == "", now); opened {
-		p.metrics.breakerOpened.Increment(1)
+		p.metrics.breakerOpened.inc()
 		p.metrics.breakerOpen.Add(1)
 		proxywasm.LogWarnf("ipveil: %d lookups in a row failed (last: %s): no lookups for %s, requests take policy.on_error", p.breaker.threshold, d.errKind, p.breaker.cooldown)
 	} else if closed {
@@ -220,6 +220,7 @@ func (p *pluginContext) OnTick() {
 	if p.cfg == nil {
 		return
 	}
+	defer p.metrics.flush()
 	now := p.now()
 	for key, f := range p.flights {
 		if f.remote {
@@ -231,7 +232,7 @@ func (p *pluginContext) OnTick() {
 		}
 		f.pending = false
 		if !f.admitted && !p.breaker.allow(p.now()) {
-			p.metrics.breakerRejected.Increment(1)
+			p.metrics.breakerRejected.inc()
 			p.failFlight(key, f, kindBreakerOpen)
 			continue
 		}
@@ -268,7 +269,7 @@ func (p *pluginContext) pollRemote(key clientKey, f *flight, now time.Time) {
 	}
 	f.remote = false
 	if !p.breaker.allow(now) {
-		p.metrics.breakerRejected.Increment(1)
+		p.metrics.breakerRejected.inc()
 		p.failFlight(key, f, kindBreakerOpen)
 		return
 	}

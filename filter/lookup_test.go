@@ -12,8 +12,10 @@ import (
 	"github.com/ipveil/ipveil/policy"
 )
 
+// counter reads a metric counter after a tick has flushed the VM's counts.
 func (e *env) counter(name string) uint64 {
 	e.t.Helper()
+	e.host.Tick()
 	v, err := e.host.GetCounterMetric(name)
 	if err != nil {
 		return 0

@@ -37,53 +37,93 @@ const (
 	metricLatency       = "ipveil.lookup.latency_ms"
 )
 
-type metrics struct {
-	verdicts map[string]proxywasm.MetricCounter
+// counter is a metric counter whose increments are kept in the VM and
+// handed to the host on the plugin's tick: a request that only hits the
+// cache then makes no metric hostcall at all. Stats lag by at most one tick
+// period.
+type counter struct {
+	m       proxywasm.MetricCounter
+	pending uint64
+}
 
-	cacheLocal, cacheShared, cacheStale, cacheMiss proxywasm.MetricCounter
-	callouts, coalesced                            proxywasm.MetricCounter
-	failed                                         map[string]proxywasm.MetricCounter
-	breakerOpened, breakerRejected                 proxywasm.MetricCounter
+func newCounter(name string) *counter { return &counter{m: proxywasm.DefineCounterMetric(name)} }
+
+func (c *counter) inc() { c.pending++ }
+
+func (c *counter) flush() {
+	if c.pending > 0 {
+		c.m.Increment(c.pending)
+		c.pending = 0
+	}
+}
+
+type metrics struct {
+	all      []*counter                           // every counter, for flush
+	verdicts [policy.Flag + 1]map[string]*counter // by verdict, then reason
+
+	cacheLocal, cacheShared, cacheStale, cacheMiss *counter
+	callouts, coalesced                            *counter
+	failed                                         map[string]*counter
+	breakerOpened, breakerRejected                 *counter
 	breakerOpen                                    proxywasm.MetricGauge
 	latency                                        proxywasm.MetricHistogram
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
-		verdicts:        map[string]proxywasm.MetricCounter{},
-		cacheLocal:      proxywasm.DefineCounterMetric(metricCacheLocal),
-		cacheShared:     proxywasm.DefineCounterMetric(metricCacheShared),
-		cacheStale:      proxywasm.DefineCounterMetric(metricCacheStale),
-		cacheMiss:       proxywasm.DefineCounterMetric(metricCacheMiss),
-		callouts:        proxywasm.DefineCounterMetric(metricCallouts),
-		coalesced:       proxywasm.DefineCounterMetric(metricCoalesced),
-		failed:          map[string]proxywasm.MetricCounter{},
-		breakerOpened:   proxywasm.DefineCounterMetric(metricBreakerOpened),
-		breakerRejected: proxywasm.DefineCounterMetric(metricBreakerReject),
-		breakerOpen:     proxywasm.DefineGaugeMetric(metricBreakerOpen),
-		latency:         proxywasm.DefineHistogramMetric(metricLatency),
+		failed:      map[string]*counter{},
+		breakerOpen: proxywasm.DefineGaugeMetric(metricBreakerOpen),
+		latency:     proxywasm.DefineHistogramMetric(metricLatency),
 	}
+	m.cacheLocal = m.define(metricCacheLocal)
+	m.cacheShared = m.define(metricCacheShared)
+	m.cacheStale = m.define(metricCacheStale)
+	m.cacheMiss = m.define(metricCacheMiss)
+	m.callouts = m.define(metricCallouts)
+	m.coalesced = m.define(metricCoalesced)
+	m.breakerOpened = m.define(metricBreakerOpened)
+	m.breakerRejected = m.define(metricBreakerReject)
 	for _, k := range policy.Kinds() {
-		m.failed[k.String()] = proxywasm.DefineCounterMetric(metricFailedPrefix + k.String())
+		m.failed[k.String()] = m.define(metricFailedPrefix + k.String())
 	}
-	m.failed[kindBreakerOpen] = proxywasm.DefineCounterMetric(metricFailedPrefix + kindBreakerOpen)
+	m.failed[kindBreakerOpen] = m.define(metricFailedPrefix + kindBreakerOpen)
 	return m
+}
+
+func (m *metrics) define(name string) *counter {
+	c := newCounter(name)
+	m.all = append(m.all, c)
+	return c
+}
+
+// flush hands every pending increment to the host.
+func (m *metrics) flush() {
+	for _, c := range m.all {
+		c.flush()
+	}
 }
 
 // verdict counts one request's decision.
 func (m *metrics) verdict(d decision) {
-	key := d.verdict.String() + ".reason." + metricWord(d.reason)
-	c, ok := m.verdicts[key]
-	if !ok {
-		c = proxywasm.DefineCounterMetric(metricVerdictPrefix + key)
-		m.verdicts[key] = c
+	if int(d.verdict) >= len(m.verdicts) {
+		return
 	}
-	c.Increment(1)
+	byReason := m.verdicts[d.verdict]
+	if byReason == nil {
+		byReason = map[string]*counter{}
+		m.verdicts[d.verdict] = byReason
+	}
+	c, ok := byReason[d.reason]
+	if !ok {
+		c = m.define(metricVerdictPrefix + d.verdict.String() + ".reason." + metricWord(d.reason))
+		byReason[d.reason] = c
+	}
+	c.inc()
 }
 
 func (m *metrics) failure(kind string) {
 	if c, ok := m.failed[kind]; ok {
-		c.Increment(1)
+		c.inc()
 	}
 }
 

@@ -45,7 +45,23 @@ type pluginContext struct {
 	flights map[clientKey]*flight
 	breaker breaker
 	metrics *metrics
+	memo    *memo
+	// reasons holds every reason this configuration can give, as bytes for
+	// filter state.
+	reasons map[string][]byte
 	now     func() time.Time
+}
+
+// reasonBytes returns the reason as bytes, made once per distinct reason.
+func (p *pluginContext) reasonBytes(r string) []byte {
+	if b, ok := p.reasons[r]; ok {
+		return b
+	}
+	b := []byte(r)
+	if len(p.reasons) < 4096 {
+		p.reasons[r] = b
+	}
+	return b
 }
 
 // OnPluginStart validates the whole configuration; on any problem the
@@ -75,6 +91,8 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.flights = map[clientKey]*flight{}
 	p.breaker = breaker{threshold: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown}
 	p.metrics = newMetrics()
+	p.memo = newMemo()
+	p.reasons = map[string][]byte{}
 	if err := proxywasm.SetTickPeriodMilliSeconds(tickPeriodMs); err != nil {
 		proxywasm.LogWarnf("ipveil: cannot set the tick period (%v): stale refreshes are off", err)
 	}
