@@ -86,6 +86,14 @@ type Config struct {
 	// UpstreamHeaders says, per lower-case header name, what happens to
 	// client-address headers before the request goes upstream.
 	UpstreamHeaders map[string]HeaderAction
+	// Pseudonymizer, when set, adds a keyed pseudonym of the client
+	// (ipcrypt) as filter state ipveil.pseudonym.
+	Pseudonymizer *anonymize.Pseudonymizer
+	// Sealer, when set, adds the client address sealed to the operator's
+	// public key (HPKE) as filter state ipveil.sealed, for SealWhen
+	// decisions: "non_allow" (default) or "all".
+	Sealer   *anonymize.Sealer
+	SealWhen string
 	// VerdictHeader, when set, carries the verdict and reason to the
 	// upstream in dry_run mode and for flag verdicts. Clients cannot set it:
 	// an incoming header of that name is always removed.
@@ -255,6 +263,12 @@ func ParseConfig(doc []byte, env EnvLookup) (*Config, error) {
 		}
 		c.UpstreamHeaders[name] = HeaderAction(uh.Enum(k, string(HeaderMask), string(HeaderMask), string(HeaderStrip), string(HeaderKeep)))
 	}
+	if pv.Has("pseudonym") {
+		c.Pseudonymizer = parsePseudonym(pv.Object("pseudonym"), env)
+	}
+	if pv.Has("seal") {
+		c.Sealer, c.SealWhen = parseSeal(pv.Object("seal"))
+	}
 	pv.Done()
 
 	c.VerdictHeader = strings.ToLower(root.String("verdict_header", ""))
@@ -334,4 +348,84 @@ func expandHeaders(p *policy.Provider, env EnvLookup, errs *jsoncfg.Errors) [][2
 		out = append(out, [2]string{name, v})
 	}
 	return out
+}
+
+// parsePseudonym reads privacy.pseudonym: the keys come from a VM
+// environment variable ("k2:<hex>,k1:<hex>", the first one current) so that
+// they never sit in plain configuration.
+func parsePseudonym(o *jsoncfg.Object, env EnvLookup) *anonymize.Pseudonymizer {
+	defer o.Done()
+	name := o.String("keys_env", "IPVEIL_PSEUDONYM_KEYS")
+	if !validEnvName(name) {
+		o.Addf("keys_env", "must be an environment variable name such as IPVEIL_PSEUDONYM_KEYS")
+		return nil
+	}
+	if env == nil {
+		return nil // check-config without -env: syntax only
+	}
+	v, ok := env(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		o.Addf("keys_env", "environment variable %s is not set: give it the pseudonym keys as id:hex[,id:hex…] (32 hex digits for ipcrypt-deterministic, 64 for prefix-preserving ipcrypt-pfx), in vm_config.environment_variables or Istio's vmConfig.env", name)
+		return nil
+	}
+	keys := map[string]string{}
+	current := ""
+	for i, part := range strings.Split(v, ",") {
+		id, hexKey, found := strings.Cut(strings.TrimSpace(part), ":")
+		if !found || id == "" {
+			o.Addf("keys_env", "key %d in %s is not id:hex", i+1, name)
+			return nil
+		}
+		if _, dup := keys[id]; dup {
+			o.Addf("keys_env", "key id %q appears twice in %s", id, name)
+			return nil
+		}
+		keys[id] = hexKey
+		if current == "" {
+			current = id
+		}
+	}
+	p, err := anonymize.NewPseudonymizer(current, keys)
+	if err != nil {
+		o.Addf("keys_env", "%v", err)
+		return nil
+	}
+	return p
+}
+
+// parseSeal reads privacy.seal. The public key is not a secret: only the
+// holder of the private key can open what the filter seals, and the private
+// key never comes near the proxy.
+func parseSeal(o *jsoncfg.Object) (*anonymize.Sealer, string) {
+	defer o.Done()
+	id := o.String("key_id", "")
+	pub := o.String("public_key", "")
+	when := o.Enum("when", "non_allow", "non_allow", "all")
+	if id == "" {
+		o.Addf("key_id", "required: a short name for the key pair, e.g. \"audit-2026\", recorded in every sealed value")
+	}
+	if pub == "" {
+		o.Addf("public_key", "required: the operator's X25519 public key in base64 (ipveil keygen makes a pair)")
+	}
+	if id == "" || pub == "" {
+		return nil, when
+	}
+	s, err := anonymize.NewSealer(id, pub)
+	if err != nil {
+		o.Addf("public_key", "%v", err)
+		return nil, when
+	}
+	return s, when
+}
+
+func validEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

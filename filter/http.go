@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -17,6 +18,11 @@ const (
 	StateVerdict = "ipveil.verdict"
 	StateReason  = "ipveil.reason"
 	StateSource  = "ipveil.source"
+	// StatePseudonym is the keyed pseudonym of the client (privacy.pseudonym).
+	StatePseudonym = "ipveil.pseudonym"
+	// StateSealed is the client address sealed to the operator's public key
+	// (privacy.seal); only the private key, kept away from the proxy, opens it.
+	StateSealed = "ipveil.sealed"
 )
 
 // unresolvedClient is the filter-state value when no client address could
@@ -46,7 +52,8 @@ type httpContext struct {
 	plugin *pluginContext
 	id     uint32
 
-	masked []byte // the masked client, or unresolvedClient
+	masked []byte     // the masked client, or unresolvedClient
+	client netip.Addr // the resolved client, kept in memory for sealing only
 	path   string
 	flight *flight // the lookup this request waits on, if any
 
@@ -76,8 +83,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		h.masked = unresolvedBytes
 	} else {
 		h.masked = p.memo.client(cfg, addr)
+		h.client = addr
 	}
 	h.setState(pathClient, h.masked)
+	if cfg.Pseudonymizer != nil && why == "" {
+		h.setState(pathPseudonym, p.memo.pseudonym(cfg, addr))
+	}
 
 	// Forget: from here on, headers carry only masked addresses.
 	h.rewriteUpstreamHeaders(headers)
@@ -157,6 +168,13 @@ func (h *httpContext) finish(d decision) (answered bool) {
 	h.setState(pathVerdict, verdictBytes(d.verdict))
 	h.setState(pathReason, h.plugin.reasonBytes(d.reason))
 	h.setState(pathSource, sourceBytes(d.source))
+	if cfg.Sealer != nil && h.client.IsValid() && (cfg.SealWhen == "all" || d.verdict != policy.Allow || d.errKind != "") {
+		if tok, err := cfg.Sealer.Seal(h.client); err == nil {
+			h.setState(pathSealed, []byte(tok))
+		} else {
+			proxywasm.LogWarnf("ipveil: cannot seal the client address: %v", err)
+		}
+	}
 	h.plugin.metrics.verdict(d)
 	h.logDecision(d)
 
@@ -223,6 +241,8 @@ var (
 	pathVerdict     = []string{StateVerdict}
 	pathReason      = []string{StateReason}
 	pathSource      = []string{StateSource}
+	pathPseudonym   = []string{StatePseudonym}
+	pathSealed      = []string{StateSealed}
 	unresolvedBytes = []byte(unresolvedClient)
 	verdictValues   = func() (v [policy.Flag + 1][]byte) {
 		for i := range v {

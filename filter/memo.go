@@ -13,13 +13,14 @@ const memoSize = 1024
 // keyed by what they were computed from; it lives in the VM's memory only
 // and is never written anywhere.
 type memo struct {
-	clients map[netip.Addr][]byte
-	headers map[string]map[string]string // header name, then value
-	size    int                          // entries in headers
+	clients    map[netip.Addr][]byte
+	pseudonyms map[netip.Addr][]byte
+	headers    map[string]map[string]string // header name, then value
+	size       int                          // entries in headers
 }
 
 func newMemo() *memo {
-	return &memo{clients: make(map[netip.Addr][]byte), headers: make(map[string]map[string]string)}
+	return &memo{clients: make(map[netip.Addr][]byte), pseudonyms: make(map[netip.Addr][]byte), headers: make(map[string]map[string]string)}
 }
 
 // client returns the masked form of a, as bytes ready for filter state.
@@ -52,5 +53,20 @@ func (m *memo) header(cfg *Config, name, value string) string {
 	v := maskHeader(cfg, name, value)
 	byValue[value] = v
 	m.size++
+	return v
+}
+
+// pseudonym returns the keyed pseudonym of a. ipcrypt is deterministic, so
+// remembering it changes nothing but the cost: ipcrypt-pfx runs one AES
+// block per address bit.
+func (m *memo) pseudonym(cfg *Config, a netip.Addr) []byte {
+	if v, ok := m.pseudonyms[a]; ok {
+		return v
+	}
+	if len(m.pseudonyms) >= memoSize {
+		clear(m.pseudonyms)
+	}
+	v := []byte(cfg.Pseudonymizer.Pseudonym(a))
+	m.pseudonyms[a] = v
 	return v
 }
