@@ -2,6 +2,7 @@ package anonymize
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -95,5 +96,23 @@ func BenchmarkScrubText(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		benchSink = ScrubText(line, DefaultMasker.String)
+	}
+}
+
+// Runs of address characters that are not addresses must cost time linear in
+// their length.
+func BenchmarkScrubTextPathological(b *testing.B) {
+	for name, line := range map[string]string{
+		"colons":  strings.Repeat("1:", 10000),
+		"zeros":   strings.Repeat("::0:", 5000),
+		"dotted":  strings.Repeat("1.2.3.4:", 2500),
+		"hexdots": strings.Repeat("a.b:c", 4000),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(line)))
+			for b.Loop() {
+				benchSink = ScrubText(line, DefaultMasker.String)
+			}
+		})
 	}
 }

@@ -279,6 +279,9 @@ func FuzzScrubPlanted(f *testing.F) {
 			return
 		}
 		a = a.Unmap()
+		if a == netip.IPv6Unspecified() {
+			return // "::" alone is not an address anyone has; left alone
+		}
 		var texts []string
 		if a.Is4() {
 			mapped := "::ffff:" + a.String()
@@ -287,6 +290,11 @@ func FuzzScrubPlanted(f *testing.F) {
 			texts = []string{a.String(), a.StringExpanded(), strings.ToUpper(a.String()), "[" + a.String() + "]:" + strconv.Itoa(int(port)), "[" + a.String() + "]"}
 		}
 		text := texts[int(form)%len(texts)]
+		if hexPairs(a.String()) && !strings.Contains(text, a.StringExpanded()) {
+			// 12:34:56:78:9a:bc:de:f0 reads as an EUI-64 and lies in the
+			// reserved ::/8, where no client address can be: left alone.
+			return
+		}
 		wants := []string{a.String()}
 		if a.Is6() {
 			wants = append(wants, a.StringExpanded())

@@ -26,8 +26,9 @@ import "net/netip"
 // Text that only looks similar is left alone: times (10:32:45, and the
 // 10/Oct/2000:13:55:36 of common log format), three-part versions (1.2.3),
 // numbers with more than four dotted parts (1.2.3.4.5), MAC addresses and
-// fingerprints written as colon-separated hex pairs, and "::" glued to words
-// as in std::string or Class::method. Text that is a valid address is
+// fingerprints written as colon-separated hex pairs, "::" alone (the
+// unspecified address, which no client has), and "::" glued to words as in
+// std::string or Class::method. Text that is a valid address is
 // replaced even when it was meant otherwise: a four-part version such as
 // 1.2.3.4, or a standalone a::b. Percent-encoded addresses
 // (2001%3Adb8%3A%3A1) are not found.
@@ -99,14 +100,17 @@ func scanRun(line string, i, j, lo, hi int, ms []scrubMatch) []scrubMatch {
 		if !ok {
 			break
 		}
-		first := m.start
-		for t := m.start + 1; t < m.end; t++ {
+		first := m
+		for t := first.start + 1; t < first.end; t++ {
 			if m2, ok := matchAt(line, i, j, t, hi); ok && m2.end > m.end {
 				m = m2
 			}
 		}
-		if m.start != first {
-			ms = scanRun(line, i, j, k, m.start, ms)
+		if m.start != first.start {
+			// Nothing starting before first.start matched with the end at
+			// hi; with the end at m.start, only a match ending exactly
+			// there is new, and it starts at most maxV6Text earlier.
+			ms = scanRun(line, i, j, max(k, m.start-maxV6Text), m.start, ms)
 		}
 		if m.v4tail && m.end < hi && line[m.end] == ':' {
 			if pe := portEnd(line, m.end+1); pe > 0 && pe <= hi {
@@ -156,7 +160,18 @@ func matchV6(line string, i, j, s, hi int) (scrubMatch, bool) {
 	if s == i && i > 0 && isWordChar(line[i-1]) {
 		return scrubMatch{}, false
 	}
-	limit := min(hi, s+maxV6Text)
+	// An address has at most 8 colons (1:2:3:4:5:6:7:: or ::2:3:4:5:6:7:8),
+	// so no candidate reaches past a ninth.
+	limit, colons := s, 0
+	for limit < min(hi, s+maxV6Text) {
+		if line[limit] == ':' {
+			if colons == 8 {
+				break
+			}
+			colons++
+		}
+		limit++
+	}
 	for e := limit; e >= s+2; e-- {
 		if e < hi && line[e] != ':' && line[e] != '.' {
 			continue // would cut a group or an octet in two
