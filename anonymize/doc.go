@@ -1,9 +1,9 @@
 // Package anonymize parses, masks, pseudonymizes and seals client IP addresses
 // so that a raw address never has to be written anywhere it could persist.
 //
-// It is pure Go on the standard library, uses [net/netip] (never net, which
-// cannot be linked into a Proxy-Wasm module) and is safe for concurrent use
-// unless a type says otherwise.
+// It is pure Go on the standard library and compiles to WebAssembly for a
+// Proxy-Wasm filter: it uses [net/netip], never net (whose WASI imports Envoy
+// does not provide). Everything is safe for concurrent use.
 //
 // # Parsing
 //

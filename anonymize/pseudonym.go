@@ -4,7 +4,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -35,7 +37,9 @@ import (
 // tell whether they are the same address. That is the point (counting,
 // rate limiting, joining logs) and also the limit: a pseudonym is personal
 // data for whoever holds the key. Rotate keys to bound how long pseudonyms
-// stay linkable. A Pseudonymizer is safe for concurrent use.
+// stay linkable. A Pseudonymizer is safe for concurrent use. Make one with
+// [NewPseudonymizer]; a nil or zero Pseudonymizer gives [Placeholder] for
+// every address and reveals nothing.
 type Pseudonymizer struct {
 	current string
 	enc     addrCipher
@@ -68,11 +72,11 @@ func NewPseudonymizer(current string, keys map[string]string) (*Pseudonymizer, e
 		return nil, errNoKeys
 	}
 	p := &Pseudonymizer{current: current, keys: make(map[string]addrCipher, len(keys))}
-	for id, k := range keys {
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
 		if !validKeyID(id) {
 			return nil, errKeyID
 		}
-		c, err := newAddrCipher(k)
+		c, err := newAddrCipher(keys[id])
 		if err != nil {
 			return nil, fmt.Errorf("anonymize: pseudonym key %q: %w", id, err)
 		}
@@ -145,7 +149,7 @@ func (p *Pseudonymizer) Pseudonym(a netip.Addr) string {
 // AppendPseudonym appends the text of [Pseudonymizer.Pseudonym] to b and
 // returns the extended slice.
 func (p *Pseudonymizer) AppendPseudonym(b []byte, a netip.Addr) []byte {
-	if !a.IsValid() {
+	if !a.IsValid() || p == nil || p.enc == nil {
 		return append(b, Placeholder...)
 	}
 	e := p.enc.Encrypt(a.WithZone("").Unmap())
@@ -160,6 +164,9 @@ func (p *Pseudonymizer) Reveal(s string) (netip.Addr, error) {
 	id, addr, ok := strings.Cut(s, ":")
 	if !ok || !validKeyID(id) {
 		return netip.Addr{}, ErrPseudonym
+	}
+	if p == nil {
+		return netip.Addr{}, errUnknownKey
 	}
 	c, ok := p.keys[id]
 	if !ok {

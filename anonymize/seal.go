@@ -11,19 +11,9 @@ import (
 	"strings"
 )
 
-// Sealed audit values.
-//
-// A token is
-//
-//	<keyid>.<base64url(enc || ciphertext)>
-//
-// without padding, where enc || ciphertext is the output of single-shot HPKE
-// (RFC 9180, base mode) with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and
-// ChaCha20-Poly1305 (fast and constant-time in portable code, which is what a
-// Wasm VM runs), info = sealInfo || 0x00 || keyid, and plaintext the 16-byte
-// IPv6 form of the address (IPv4 addresses IPv4-mapped, so a token does not
-// tell IPv4 from IPv6 by its length). A token is 86 characters after the key
-// id and differs every time, even for the same address.
+// sealInfo is the HPKE info prefix: it names the format and its version, and
+// the key id follows it, so that a token sealed for one key id or format never
+// opens as another.
 const sealInfo = "ipveil sealed client address v1"
 
 const sealedLen = 32 + 16 + 16 // X25519 enc, address, Poly1305 tag
@@ -37,8 +27,10 @@ var (
 	// the Opener's.
 	ErrKeyMismatch = errors.New("anonymize: sealed token was made for another key id")
 
-	errSealKey = errors.New("anonymize: X25519 key must be the raw 32 bytes in base64 (standard or URL alphabet, padded or not) or 64 hex digits")
-	errSealPub = errors.New("anonymize: not a usable X25519 public key")
+	errSealFailed = errors.New("anonymize: sealing failed")
+	errNoSealer   = errors.New("anonymize: Sealer has no key; make one with NewSealer")
+	errSealKey    = errors.New("anonymize: X25519 key must be the raw 32 bytes in base64 (standard or URL alphabet, padded or not) or 64 hex digits")
+	errSealPub    = errors.New("anonymize: not a usable X25519 public key")
 )
 
 var sealKEM = hpke.DHKEM(ecdh.X25519())
@@ -47,7 +39,22 @@ var sealKEM = hpke.DHKEM(ecdh.X25519())
 // can write an address it cannot read back: only the holder of the private
 // key (see [Opener]) can. Use it for the rare record that must allow the
 // address to be recovered later, for example for an abuse investigation,
-// while everything else stays masked. A Sealer is safe for concurrent use.
+// while everything else stays masked. A Sealer is safe for concurrent use;
+// make one with [NewSealer].
+//
+// A token is printable ASCII, safe in headers, JSON and log lines:
+//
+//	<keyid>.<base64url(enc || ciphertext), unpadded>
+//
+// where enc || ciphertext is the output of single-shot HPKE (RFC 9180, base
+// mode) with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and ChaCha20-Poly1305
+// (fast and constant-time in portable code, which is what a Wasm VM runs).
+// The HPKE info is "ipveil sealed client address v1", a zero byte and the
+// key id, binding both the format version and the key id. The plaintext is
+// the 16-byte IPv6 form of the address (IPv4 addresses IPv4-mapped), so a
+// token does not tell IPv4 from IPv6 by its length: it is always 86
+// characters after the key id, and differs every time, even for the same
+// address.
 type Sealer struct {
 	keyID string
 	pub   hpke.PublicKey
@@ -82,17 +89,20 @@ func NewSealer(keyID, publicKey string) (*Sealer, error) {
 // KeyID returns the key id written in front of every token.
 func (s *Sealer) KeyID() string { return s.keyID }
 
-// Seal returns a token holding a, such as k1.3q2-…; see the package
-// documentation of the format. An IPv4-mapped address is unmapped first and a
-// zone is dropped. An invalid a is an error ([ErrEmpty]).
+// Seal returns a token holding a, in the format described at [Sealer]. An
+// IPv4-mapped address is unmapped first and a zone is dropped. An invalid a
+// is an error ([ErrEmpty]).
 func (s *Sealer) Seal(a netip.Addr) (string, error) {
+	if s == nil || s.pub == nil {
+		return "", errNoSealer
+	}
 	if !a.IsValid() {
 		return "", ErrEmpty
 	}
 	pt := a.WithZone("").Unmap().As16()
 	ct, err := hpke.Seal(s.pub, hpke.HKDFSHA256(), hpke.ChaCha20Poly1305(), s.info, pt[:])
 	if err != nil {
-		return "", errors.New("anonymize: sealing failed")
+		return "", errSealFailed
 	}
 	b := make([]byte, 0, len(s.keyID)+1+base64.RawURLEncoding.EncodedLen(len(ct)))
 	b = append(b, s.keyID...)
@@ -103,7 +113,7 @@ func (s *Sealer) Seal(a netip.Addr) (string, error) {
 
 // Opener opens tokens made by a [Sealer] with the matching public key. It
 // belongs with the operator, not in the proxy. An Opener is safe for
-// concurrent use.
+// concurrent use; make one with [NewOpener].
 type Opener struct {
 	keyID string
 	priv  hpke.PrivateKey
@@ -136,7 +146,7 @@ func (o *Opener) KeyID() string { return o.keyID }
 // the token.
 func (o *Opener) Open(token string) (netip.Addr, error) {
 	id, body, ok := strings.Cut(token, ".")
-	if !ok || !validKeyID(id) {
+	if !ok || !validKeyID(id) || o == nil || o.priv == nil {
 		return netip.Addr{}, ErrToken
 	}
 	if id != o.keyID {

@@ -149,3 +149,27 @@ func TestSealKeyEncodings(t *testing.T) {
 		t.Error("empty key id accepted")
 	}
 }
+
+func TestZeroValues(t *testing.T) {
+	var s *Sealer
+	if _, err := s.Seal(netip.MustParseAddr("192.0.2.1")); err == nil {
+		t.Error("nil Sealer sealed")
+	}
+	if _, err := new(Sealer).Seal(netip.MustParseAddr("192.0.2.1")); err == nil {
+		t.Error("zero Sealer sealed")
+	}
+	var o *Opener
+	if _, err := o.Open("k1.abc"); !errors.Is(err, ErrToken) {
+		t.Errorf("nil Opener: %v", err)
+	}
+	var p *Pseudonymizer
+	if got := p.Pseudonym(netip.MustParseAddr("192.0.2.1")); got != Placeholder {
+		t.Errorf("nil Pseudonymizer gave %q", got)
+	}
+	if got := new(Pseudonymizer).Pseudonym(netip.MustParseAddr("192.0.2.1")); got != Placeholder {
+		t.Errorf("zero Pseudonymizer gave %q", got)
+	}
+	if _, err := p.Reveal("k1:192.0.2.1"); err == nil {
+		t.Error("nil Pseudonymizer revealed")
+	}
+}
