@@ -1,7 +1,11 @@
 // Command ipveil is the native companion of the ipveil Proxy-Wasm filter:
 //
-//	ipveil check-config [-env] FILE   validate a plugin configuration exactly as the plugin does at start
-//	ipveil mask [-4 24] [-6 64] IP…   print the masked form of addresses
+//	ipveil check-config [-env] FILE           validate a plugin configuration exactly as the plugin does at start
+//	ipveil mask [-4 24] [-6 64] IP…           print the masked form of addresses
+//	ipveil scrub [-mode mask|pseudonym|seal]  rewrite log lines from stdin with every address masked, pseudonymised or sealed
+//	ipveil pseudonymize [-reveal] IP…         print (or reveal) keyed ipcrypt pseudonyms
+//	ipveil keygen -id ID                      make an X25519 key pair for privacy.seal
+//	ipveil unseal -id ID [TOKEN…]             open sealed values (offline, with the private key)
 //
 // Every command exits 0 on success, 1 when its input is invalid and 2 on a
 // usage error.
@@ -31,6 +35,10 @@ func commands() []command {
 	return []command{
 		{"check-config", "[-env] FILE    validate a plugin configuration (JSON) as the plugin does at start", checkConfig},
 		{"mask", "[-4 BITS] [-6 BITS] IP…    print each address masked to its network", mask},
+		{"scrub", "[-mode mask|pseudonym|seal] [-4 BITS] [-6 BITS]    rewrite log lines from stdin, every address replaced", scrub},
+		{"pseudonymize", "[-reveal] IP…|PSEUDONYM…    keyed ipcrypt pseudonyms (keys in IPVEIL_PSEUDONYM_KEYS)", pseudonymize},
+		{"keygen", "-id ID    make an X25519 key pair for privacy.seal", keygen},
+		{"unseal", "-id ID [TOKEN…]    open sealed values with the private key in IPVEIL_SEAL_PRIVATE_KEY (tokens from args or stdin)", unseal},
 	}
 }
 
