@@ -70,7 +70,8 @@ func (c *IPCryptDeterministic) Decrypt(a netip.Addr) netip.Addr {
 // networks can still be counted and compared, and an IPv4 address stays an
 // IPv4 address. This is also what it leaks: whoever sees many pseudonyms
 // sees the network structure. Every bit costs two AES-128 operations (64 for
-// IPv4, 256 for IPv6).
+// IPv4, 256 for IPv6): about 1 µs and 4 µs natively with AES instructions,
+// but about 14 µs and 50 µs in a Wasm VM, where AES runs in portable code.
 type IPCryptPfx struct {
 	k1, k2 cipher.Block
 }

@@ -31,7 +31,9 @@ import (
 //     what leaks.
 //   - 32 hex digits (16 bytes): ipcrypt-deterministic. Nothing but equality
 //     is kept: the same address gives the same pseudonym, an IPv4 address
-//     becomes an IPv6-looking one, and neighbours are unrelated.
+//     becomes an IPv6-looking one, and neighbours are unrelated. It is one
+//     AES operation, about 15 times cheaper than ipcrypt-pfx for IPv4 and 60
+//     times for IPv6, which matters in a Wasm VM (see [IPCryptPfx]).
 //
 // Both are deterministic: whoever sees two pseudonyms made with one key can
 // tell whether they are the same address. That is the point (counting,

@@ -39,8 +39,10 @@ var sealKEM = hpke.DHKEM(ecdh.X25519())
 // can write an address it cannot read back: only the holder of the private
 // key (see [Opener]) can. Use it for the rare record that must allow the
 // address to be recovered later, for example for an abuse investigation,
-// while everything else stays masked. A Sealer is safe for concurrent use;
-// make one with [NewSealer].
+// while everything else stays masked. Each seal makes a fresh X25519 key
+// pair and a Diffie-Hellman exchange: about 0.2 ms natively and 1 ms in a
+// Wasm VM, so seal the records that need it (a block, a challenge), not every
+// request. A Sealer is safe for concurrent use; make one with [NewSealer].
 //
 // A token is printable ASCII, safe in headers, JSON and log lines:
 //
