@@ -59,3 +59,28 @@ check-config:
 
 clean:
 	rm -rf build
+
+# Packaging for Istio and Envoy Gateway (docs/operators.md):
+#   make oci                        build/oci (an OCI image layout) and build/ipveil-oci.tar
+#                                   holding build/ipveil.wasm; prints the image digest.
+#                                   VARIANT=compat (default: one tar+gzip layer with plugin.wasm)
+#                                   or VARIANT=oci (the two-layer Wasm artifact).
+#   make push IMAGE=reg/name:tag    push it with your docker login credentials; prints
+#                                   reg/name@sha256:… to pin (INSECURE=1 for a plain-HTTP registry).
+VARIANT    ?= compat
+OCI_DIR    := build/oci
+OCI_TAR    := build/ipveil-oci.tar
+
+.PHONY: oci push
+
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(IMAGE),)
+$(error usage: make push IMAGE=registry/name:tag [VARIANT=compat|oci] [INSECURE=1])
+endif
+endif
+
+oci: wasm
+	$(GO) run ./cmd/ipveil-oci build -variant $(VARIANT) -layout $(OCI_DIR) -tar $(OCI_TAR) $(WASM)
+
+push: oci
+	$(GO) run ./cmd/ipveil-oci push -layout $(OCI_DIR) $(if $(INSECURE),-insecure) $(IMAGE)
