@@ -15,10 +15,12 @@ import "net/netip"
 //
 // Ports are dropped together with the address, because a source port next to
 // a masked address and a time is what carrier-grade NAT logs need to name a
-// subscriber; brackets and quotes around the address are kept:
+// subscriber; brackets and quotes around the address are kept. With
+// [DefaultMasker.String]:
 //
-//	192.0.2.1:5678         → replace(192.0.2.1)
-//	"[2001:db8::1]:443"    → "[" + replace(2001:db8::1) + "]" in quotes
+//	peer=192.0.2.1:5678             → peer=192.0.2.0/24
+//	"client":"[2001:db8::1]:443"    → "client":"[2001:db8::/64]"
+//	for="[2001:db8::1]"             → for="[2001:db8::/64]"
 //
 // An unbracketed IPv6 address followed by :port is ambiguous (2001:db8::1:443
 // is itself a valid address) and is replaced whole.
@@ -28,10 +30,10 @@ import "net/netip"
 // numbers with more than four dotted parts (1.2.3.4.5), MAC addresses and
 // fingerprints written as colon-separated hex pairs, "::" alone (the
 // unspecified address, which no client has), and "::" glued to words as in
-// std::string or Class::method. Text that is a valid address is
-// replaced even when it was meant otherwise: a four-part version such as
-// 1.2.3.4, or a standalone a::b. Percent-encoded addresses
-// (2001%3Adb8%3A%3A1) are not found.
+// std::string or Class::method. Text that is a valid address is replaced even
+// when it was meant otherwise: a four-part version such as 1.2.3.4, or a
+// standalone a::b. Percent-encoded addresses (2001%3Adb8%3A%3A1) are not
+// found.
 //
 // ScrubText returns line itself, without allocating, when it finds nothing.
 func ScrubText(line string, replace func(netip.Addr) string) string {

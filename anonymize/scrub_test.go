@@ -85,3 +85,15 @@ func TestScrubTextNoAllocWhenClean(t *testing.T) {
 		t.Errorf("ScrubText of a clean line allocates %v times", n)
 	}
 }
+
+func TestScrubTextDocExamples(t *testing.T) {
+	for in, want := range map[string]string{
+		`peer=192.0.2.1:5678`:          `peer=192.0.2.0/24`,
+		`"client":"[2001:db8::1]:443"`: `"client":"[2001:db8::/64]"`,
+		`for="[2001:db8::1]"`:          `for="[2001:db8::/64]"`,
+	} {
+		if got := ScrubText(in, DefaultMasker.String); got != want {
+			t.Errorf("ScrubText(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
