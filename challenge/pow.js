@@ -76,9 +76,10 @@ var ipveilPow = (function () {
     };
   }
 
-  // digest returns the hex SHA-256 of an ASCII string.
-  function digest(str) {
-    var w = hasher(str)(""), out = "", i;
+  // digest returns the hex SHA-256 of ASCII prefix + suffix (suffix
+  // optional, at most 55 characters).
+  function digest(prefix, suffix) {
+    var w = hasher(prefix)(suffix || ""), out = "", i;
     for (i = 0; i < 8; i++) out += ((w[i] >>> 0) + 0x100000000).toString(16).slice(1);
     return out;
   }
