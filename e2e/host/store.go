@@ -107,6 +107,26 @@ func (s *Store) SharedData(vmID, key string) ([]byte, bool) {
 	return append([]byte(nil), v...), true
 }
 
+// EachSharedData calls f with a copy of every shared-data entry, for tests
+// and tools that must see everything a module stored (a leak scan, say).
+func (s *Store) EachSharedData(f func(vmID, key string, value []byte)) {
+	type entry struct {
+		vm, key string
+		value   []byte
+	}
+	var all []entry
+	s.mu.Lock()
+	for vm, m := range s.data {
+		for k, e := range m {
+			all = append(all, entry{vm, k, append([]byte(nil), e.value...)})
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range all {
+		f(e.vm, e.key, e.value)
+	}
+}
+
 type sharedQueue struct {
 	items  [][]byte
 	notify func(token uint32) // posts proxy_on_queue_ready to the registering VM

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/ipveil/ipveil/e2e/bootstrap"
 	"github.com/ipveil/ipveil/e2e/devproxy"
 	"github.com/ipveil/ipveil/e2e/echo"
+	"github.com/ipveil/ipveil/e2e/host"
 	"github.com/ipveil/ipveil/e2e/internal/wasmtest"
 	"github.com/ipveil/ipveil/e2e/mockrep"
 )
@@ -37,6 +39,21 @@ type Options struct {
 	NoFilter bool
 	// Fixtures replaces the demo fixtures.
 	Fixtures map[string]mockrep.Fixture
+	// Env adds to the VM environment of envoy.yaml (vm_config
+	// environment_variables).
+	Env map[string]string
+	// AccessLogFormat replaces the access-log format of envoy.yaml.
+	AccessLogFormat string
+	// LogLevel is devproxy's log level (default info); trace shows every
+	// module log line.
+	LogLevel host.LogLevel
+}
+
+// Callout is a request the reputation API received from the filter.
+type Callout struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
 }
 
 // Stack is a running local stack.
@@ -56,6 +73,16 @@ type Stack struct {
 	Client *http.Client
 
 	closers []func()
+
+	cmu      sync.Mutex
+	callouts []Callout
+}
+
+// Callouts returns every request the reputation API has received.
+func (s *Stack) Callouts() []Callout {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return append([]Callout(nil), s.callouts...)
 }
 
 // Start runs the stack until the test ends.
@@ -95,7 +122,16 @@ func start(o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	mockSrv := &http.Server{Handler: s.Mock}
+	mockSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/_") {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			s.cmu.Lock()
+			s.callouts = append(s.callouts, Callout{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
+			s.cmu.Unlock()
+		}
+		s.Mock.ServeHTTP(w, r)
+	})}
 	go mockSrv.Serve(mockL)
 	echoL, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,6 +147,15 @@ func start(o Options) (*Stack, error) {
 	if c, ok := cfg.Clusters["app"]; ok {
 		c.Endpoints = []string{echoL.Addr().String()}
 	}
+	if o.AccessLogFormat != "" {
+		f, err := bootstrap.CompileFormat(o.AccessLogFormat)
+		if err != nil {
+			return nil, err
+		}
+		for _, al := range cfg.Listener.AccessLogs {
+			al.Format = f
+		}
+	}
 	if o.NoFilter {
 		cfg.Listener.Wasm = nil
 	}
@@ -124,6 +169,16 @@ func start(o Options) (*Stack, error) {
 		if o.Config != "" {
 			w.Configuration = []byte(o.Config)
 		}
+		if len(o.Env) > 0 {
+			env := map[string]string{}
+			for k, v := range w.Env {
+				env[k] = v
+			}
+			for k, v := range o.Env {
+				env[k] = v
+			}
+			w.Env = env
+		}
 		code, err := wasmtest.Bytes(mod)
 		if err != nil {
 			return nil, err
@@ -134,6 +189,7 @@ func start(o Options) (*Stack, error) {
 		Workers:    o.Workers,
 		CacheDir:   wasmtest.CacheDir(),
 		Logger:     s.Log,
+		LogLevel:   o.LogLevel,
 		AccessLog:  s.AccessLog,
 		ListenAddr: "127.0.0.1:0",
 		AdminAddr:  "127.0.0.1:0",
