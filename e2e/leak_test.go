@@ -218,11 +218,11 @@ func leakRuns(sealPub string) []leakRun {
 			},
 		},
 		{
-			name: "challenge redirect, dry run, pseudonyms and sealed audit values",
+			name:    "challenge redirect, dry run, pseudonyms and sealed audit values",
 			config:  []string{`"challenge": {"kind": "redirect", "url": "/.ipveil/challenge?return={path}"}`},
 			privacy: `"pseudonym": {}, "seal": {"key_id": "audit-1", "public_key": "` + sealPub + `", "when": "all"}`,
-			env:   map[string]string{"IPVEIL_PSEUDONYM_KEYS": "k1:2b7e151628aed2a6abf7158809cf4f3ca9f5ba40db214c3798f2e1c23456789a"},
-			addrs: []string{"198.51.100.90", "203.0.113.91", "2001:db8:77::3:92"},
+			env:     map[string]string{"IPVEIL_PSEUDONYM_KEYS": "k1:2b7e151628aed2a6abf7158809cf4f3ca9f5ba40db214c3798f2e1c23456789a"},
+			addrs:   []string{"198.51.100.90", "203.0.113.91", "2001:db8:77::3:92"},
 			scenario: func(t *testing.T, s *stack.Stack, out *outputs) {
 				s.Mock.SetFixture("198.51.100.90", fixture(mediumBody, 200, 0))
 				s.Mock.SetFixture("203.0.113.91", fixture(torBody, 200, 0))
