@@ -29,11 +29,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ipveil/ipveil/anonymize"
 	"github.com/ipveil/ipveil/e2e/host"
 	"github.com/ipveil/ipveil/e2e/internal/wasmtest"
 	"github.com/ipveil/ipveil/e2e/mockrep"
@@ -109,6 +111,10 @@ func (g *guestTimer) take() time.Duration {
 }
 
 func newHost(b *testing.B, m wasmtest.Module, slots int, timer *guestTimer, workers int) *host.Host {
+	return newHostWith(b, m, fmt.Sprintf(benchConfig, slots), nil, timer, workers)
+}
+
+func newHostWith(b *testing.B, m wasmtest.Module, config string, env map[string]string, timer *guestTimer, workers int) *host.Host {
 	b.Helper()
 	code, err := wasmtest.Bytes(m)
 	if err != nil {
@@ -118,7 +124,7 @@ func newHost(b *testing.B, m wasmtest.Module, slots int, timer *guestTimer, work
 		Module:   code,
 		CacheDir: wasmtest.CacheDir(),
 		Plugin: host.Plugin{Name: "ipveil", RootID: "ipveil", VMID: "ipveil",
-			Configuration: []byte(fmt.Sprintf(benchConfig, slots))},
+			Configuration: []byte(config), Env: env},
 		Workers: workers,
 		Callout: cleanAnswer,
 		Logger:  discard{},
@@ -196,6 +202,39 @@ func BenchmarkCachedRequestGuestTime(b *testing.B) {
 	record(b, "hit_over_null", round2(hitNs/nullNs))
 	b.ReportMetric(hitNs, "hit-ns/req")
 	b.ReportMetric(nullNs, "null-ns/req")
+}
+
+// BenchmarkPrivacyOptionsGuestTime measures what pseudonyms and sealed
+// audit values add to a cached request, in one run.
+func BenchmarkPrivacyOptionsGuestTime(b *testing.B) {
+	const n = 3000
+	pub, _, err := anonymize.GenerateKeyPair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("192.0.2.10:0")
+	measure := func(privacy string, env map[string]string) time.Duration {
+		t := &guestTimer{}
+		cfg := strings.TrimSuffix(fmt.Sprintf(benchConfig, 65536), "}") + `, "privacy": {` + privacy + `}}`
+		h := newHostWith(b, wasmtest.Ipveil, cfg, env, t, 1)
+		for i := 0; i < 200; i++ {
+			request(b, h, src)
+		}
+		t.take()
+		ds := make([]time.Duration, n)
+		for i := range ds {
+			request(b, h, src)
+			ds[i] = t.take()
+		}
+		return median(ds)
+	}
+	base := measure(`"ipv4_prefix": 24`, nil)
+	pfx := measure(`"pseudonym": {}`, map[string]string{"IPVEIL_PSEUDONYM_KEYS": "k1:2b7e151628aed2a6abf7158809cf4f3ca9f5ba40db214c3798f2e1c23456789a"})
+	seal := measure(`"seal": {"key_id": "audit-1", "public_key": "`+pub+`", "when": "all"}`, nil)
+	record(b, "privacy_base_ns", float64(base.Nanoseconds()))
+	record(b, "privacy_pseudonym_pfx_ns", float64(pfx.Nanoseconds()))
+	record(b, "privacy_seal_every_request_ns", float64(seal.Nanoseconds()))
+	record(b, "seal_cost_ns", float64((seal - base).Nanoseconds()))
 }
 
 // BenchmarkFloodOfAddresses sends 200,000 distinct random addresses and
