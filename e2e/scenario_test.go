@@ -341,3 +341,27 @@ func fail500() (f mockrepFixture) {
 	f.Status, f.Body = 500, json.RawMessage(`{"error":"down"}`)
 	return f
 }
+
+// A provider.cluster Envoy does not know fails the callout synchronously:
+// the request takes on_error at once and says why.
+func TestUnknownCluster(t *testing.T) {
+	cfg := strings.Replace(config(`"policy": {"on_error": "block"}`), `"cluster": "reputation"`, `"cluster": "no-such-cluster"`, 1)
+	s := stack.Start(t, stack.Options{Config: cfg})
+	resp, _, err := s.Get("/uc", "X-Forwarded-For", "192.0.2.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 403 {
+		t.Errorf("status %d, want 403 (on_error block)", resp.StatusCode)
+	}
+	if line := accessLine(t, s, "/uc"); !strings.Contains(line, "reason=error:unknown_cluster") {
+		t.Errorf("access log %q", line)
+	}
+	if len(s.Callouts()) != 0 {
+		t.Errorf("a callout reached the API")
+	}
+	waitStats(t, s, "wasmcustom.ipveil.callouts.failed.unknown_cluster: 1")
+	if !strings.Contains(s.Log.String(), `cannot call cluster \"no-such-cluster\"`) && !strings.Contains(s.Log.String(), `cannot call cluster "no-such-cluster"`) {
+		t.Errorf("no log line names the cluster:\n%s", s.Log.String())
+	}
+}
