@@ -732,3 +732,44 @@ func TestPluginConfigsAreObjects(t *testing.T) {
 		}
 	}
 }
+
+// The operator guide shows the same tag regexes and cluster names as the
+// manifests.
+func TestOperatorGuideMatchesManifests(t *testing.T) {
+	guide, err := os.ReadFile("../docs/operators.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := loadEG(t)
+	j, err := yaml.YAMLToJSON([]byte(str(s.proxy, "spec", "bootstrap", "value")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bootstrapv3.Bootstrap{}
+	if err := protojson.Unmarshal(j, b); err != nil {
+		t.Fatal(err)
+	}
+	var inGuide []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*regex: '([^']+)'$`).FindAllStringSubmatch(string(guide), -1) {
+		inGuide = append(inGuide, m[1])
+	}
+	var inManifest []string
+	for _, tag := range b.GetStatsConfig().GetStatsTags() {
+		inManifest = append(inManifest, tag.GetRegex())
+	}
+	if !slices.Equal(inGuide, inManifest) {
+		t.Errorf("docs/operators.md shows tag regexes\n%v\nthe manifests use\n%v", inGuide, inManifest)
+	}
+	istio := loadIstio(t)
+	raw, err := protojson.Marshal(istio.plugin.GetPluginConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := checkPluginConfig(t, "WasmPlugin pluginConfig", raw)
+	egCfg, _ := checkPluginConfig(t, "EnvoyExtensionPolicy config", mustJSON(t, at(s.policy, "spec", "wasm", 0, "config")))
+	for _, name := range []string{cfg.Provider.Cluster, egCfg.Provider.Cluster} {
+		if !strings.Contains(string(guide), "**`"+name+"`**") {
+			t.Errorf("docs/operators.md does not name the cluster %s", name)
+		}
+	}
+}
