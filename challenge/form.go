@@ -133,7 +133,8 @@ func unhex(c byte) byte {
 //     as another host), and not with an encoded second slash ("/%2F",
 //     "/%5C");
 //   - holds only printable ASCII other than '\' (no controls, spaces, DEL
-//     or non-ASCII bytes, so no header injection and no scheme);
+//     or non-ASCII bytes, so no header injection and no scheme), and '%'
+//     only as the start of a %XX escape;
 //   - is at most [MaxReturnPathLen] bytes.
 //
 // A query is kept. It is applied to every return path before it is
@@ -151,6 +152,9 @@ func SafeReturnPath(p string) (string, bool) {
 	}
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/", false
+		}
+		if p[i] == '%' && (i+2 >= len(p) || unhex(p[i+1]) > 15 || unhex(p[i+2]) > 15) {
 			return "/", false
 		}
 	}

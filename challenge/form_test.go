@@ -64,7 +64,7 @@ func TestSafeReturnPath(t *testing.T) {
 		"/?next=https://evil.example", "/#frag", "/~user", "/" + strings.Repeat("a", MaxReturnPathLen-1)}
 	bad := []string{"", "a", "//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example", "\\/evil.example",
 		"https://evil.example", "http:/evil.example", "javascript:alert(1)", "/%2F/evil.example", "/%2fevil.example",
-		"/%5Cevil.example", "/%5c", " /a", "/a b", "/a\tb", "/\t/evil.example", "/a\r\nSet-Cookie: x=y", "/a\x00",
+		"/%5Cevil.example", "/%5c", "/%", "/a%2", "/a%zz", "/%%41", " /a", "/a b", "/a\tb", "/\t/evil.example", "/a\r\nSet-Cookie: x=y", "/a\x00",
 		"/a\x7f", "/caf\xc3\xa9", "/a\\b", "/" + strings.Repeat("a", MaxReturnPathLen), "./a", "?a", "#a", "\x00/a"}
 	for _, p := range good {
 		if got, ok := SafeReturnPath(p); !ok || got != p {

@@ -83,6 +83,7 @@ const defaultStyle = `<style>body{font:1rem/1.5 system-ui,sans-serif;color:#1d1d
 // safe for concurrent use.
 type Template struct {
 	parts     []tmplPart
+	size      int // bytes of literal text
 	isDefault bool
 }
 
@@ -149,6 +150,7 @@ func compileTemplate(s string) (*Template, error) {
 		i := strings.Index(s, "{{")
 		if i < 0 {
 			t.parts = append(t.parts, tmplPart{lit: s})
+			t.size += len(s)
 			break
 		}
 		j := strings.Index(s[i:], "}}")
@@ -168,6 +170,7 @@ func compileTemplate(s string) (*Template, error) {
 			challenges++
 		}
 		t.parts = append(t.parts, tmplPart{lit: s[:i], ph: ph})
+		t.size += i
 		s = s[i+j+2:]
 	}
 	if challenges != 1 {
@@ -202,60 +205,61 @@ func (t *Template) Render(d PageData) []byte {
 	if title == "" {
 		title = DefaultTitle
 	}
-	var b strings.Builder
-	b.Grow(len(powScript) + 2048)
+	b := make([]byte, 0, t.size+len(powScript)+len(d.Token)+len(title)+len(d.Message)+len(d.ReturnPath)+768)
 	for _, p := range t.parts {
-		b.WriteString(p.lit)
+		b = append(b, p.lit...)
 		switch p.ph {
 		case phTitle:
-			writeEscaped(&b, title)
+			b = appendEscaped(b, title)
 		case phMessage:
-			writeEscaped(&b, d.Message)
+			b = appendEscaped(b, d.Message)
 		case phReturnPath:
 			rp, _ := SafeReturnPath(d.ReturnPath)
-			writeEscaped(&b, rp)
+			b = appendEscaped(b, rp)
 		case phChallenge:
-			writeChallenge(&b, d)
+			b = appendChallenge(b, d)
 		}
 	}
-	return []byte(b.String())
+	return b
 }
 
 const noscript = `<noscript><p>This check needs JavaScript. Please enable JavaScript for this site and reload the page.</p></noscript>`
 
-func writeChallenge(b *strings.Builder, d PageData) {
+func appendChallenge(b []byte, d PageData) []byte {
 	verify := d.VerifyPath
 	if v, ok := SafeReturnPath(verify); !ok || v == "/" {
 		verify = DefaultVerifyPath
 	}
-	b.WriteString(`<form id="ipveil" method="post" action="`)
-	writeEscaped(b, verify)
+	b = append(b, `<form id="ipveil" method="post" action="`...)
+	b = appendEscaped(b, verify)
 	if !d.Provider.IsCaptcha() {
 		diff := min(max(d.Difficulty, MinDifficulty), MaxDifficulty)
-		b.WriteString(`" data-difficulty="`)
-		b.WriteString(strconv.Itoa(diff))
+		b = append(b, `" data-difficulty="`...)
+		b = strconv.AppendInt(b, int64(diff), 10)
 	}
-	b.WriteString(`">` + "\n" + `<input type="hidden" name="token" value="`)
-	writeEscaped(b, d.Token)
-	b.WriteString(`">` + "\n")
+	b = append(b, `">`+"\n"+`<input type="hidden" name="token" value="`...)
+	b = appendEscaped(b, d.Token)
+	b = append(b, `">`+"\n"...)
 	if !d.Provider.IsCaptcha() {
-		b.WriteString(`<input type="hidden" name="nonce" value="">` + "\n" +
-			`<p id="ipveil-status" role="status">Checking your browser. This takes a moment.</p>` + "\n" +
-			noscript + "\n</form>\n" + powScript + "\n")
-		return
+		b = append(b, `<input type="hidden" name="nonce" value="">`+"\n"+
+			`<p id="ipveil-status" role="status">Checking your browser. This takes a moment.</p>`+"\n"+
+			noscript+"\n</form>\n"...)
+		b = append(b, powScript...)
+		return append(b, '\n')
 	}
 	info := d.Provider.info()
-	b.WriteString(`<div class="` + info.class + `" data-sitekey="`)
-	writeEscaped(b, d.SiteKey)
-	b.WriteString(`" data-callback="ipveilSolved"></div>` + "\n" + noscript + "\n" +
-		`<p><button type="submit">Continue</button></p>` + "\n</form>\n" +
-		`<script src="` + info.script + `" async defer></script>` + "\n" + captchaScript + "\n")
+	b = append(b, `<div class="`+info.class+`" data-sitekey="`...)
+	b = appendEscaped(b, d.SiteKey)
+	return append(b, `" data-callback="ipveilSolved"></div>`+"\n"+noscript+"\n"+
+		`<p><button type="submit">Continue</button></p>`+"\n</form>\n"+
+		`<script src="`+info.script+`" async defer></script>`+"\n"+captchaScript+"\n"...)
 }
 
 const captchaScript = `<script>function ipveilSolved(){document.getElementById("ipveil").submit()}</script>`
 
-// writeEscaped writes s escaped for HTML text and quoted attribute values.
-func writeEscaped(b *strings.Builder, s string) {
+// appendEscaped appends s escaped for HTML text and quoted attribute
+// values.
+func appendEscaped(b []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		var esc string
@@ -275,11 +279,11 @@ func writeEscaped(b *strings.Builder, s string) {
 		default:
 			continue
 		}
-		b.WriteString(s[last:i])
-		b.WriteString(esc)
+		b = append(b, s[last:i]...)
+		b = append(b, esc...)
 		last = i + 1
 	}
-	b.WriteString(s[last:])
+	return append(b, s[last:]...)
 }
 
 // ContentSecurityPolicy returns a Content-Security-Policy header value for

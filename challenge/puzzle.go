@@ -83,6 +83,12 @@ func IssueTicket(kr *Keyring, now time.Time, p PuzzleParams) (string, error) {
 }
 
 func issue(kr *Keyring, now time.Time, kind byte, p PuzzleParams) (string, error) {
+	var pid [16]byte
+	_, _ = rand.Read(pid[:])
+	return issueWithID(kr, now, kind, p, pid)
+}
+
+func issueWithID(kr *Keyring, now time.Time, kind byte, p PuzzleParams, pid [16]byte) (string, error) {
 	if kr == nil {
 		return "", errNilKeyring
 	}
@@ -105,8 +111,6 @@ func issue(kr *Keyring, now time.Time, kind byte, p PuzzleParams) (string, error
 	b := make([]byte, 0, 1+1+len(id)+16+8+8+1+1+len(p.Network)+1+len(p.Host)+2+len(rp))
 	b = append(b, kind)
 	b = appendStr8(b, id)
-	var pid [16]byte
-	_, _ = rand.Read(pid[:])
 	b = append(b, pid[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(iat))
 	b = binary.BigEndian.AppendUint64(b, uint64(iat+ttl))
