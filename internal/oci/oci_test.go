@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -454,5 +455,18 @@ func TestParseVariant(t *testing.T) {
 	}
 	if _, err := ParseVariant("wasm"); err == nil || !strings.Contains(err.Error(), `"compat"`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestPushRefusedSaysLogIn(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, err := anonymous().Push(context.Background(), mustBuild(t, fakeModule(t, 10), Options{}), host+"/acme/ipveil:v1")
+	if err == nil || !strings.Contains(err.Error(), "docker login "+host) {
+		t.Errorf("err = %v, want advice to log in to %s", err, host)
 	}
 }
