@@ -28,6 +28,25 @@
 //     it serves a fresh challenge page (with PageData.Message) and counts
 //     [Reason](err).
 //
+// What the filter adds around these calls:
+//
+//   - The verify path is served by the filter before any lookup and never
+//     forwarded upstream. Only POST (else 405); a Content-Length over the
+//     form limit is refused before the body is buffered (413).
+//   - Challenge pages and verify answers carry Cache-Control: no-store.
+//   - network is the masked client exactly as logged (the same Masker at
+//     issue and verify time), host the :authority. A visitor whose masked
+//     network changes is challenged again.
+//   - The pass cookie is removed from the request before it goes upstream
+//     ([RemoveCookie]).
+//   - A [ReplayGuard] over shared data: a fixed number of slots (say 4096),
+//     slot = little-endian uint64 of id[0:8] mod slots, key
+//     "ipveil.replay.<slot>", value id (16 bytes) + until (8 bytes, unix
+//     seconds). FirstUse reads the slot; if it holds id with until not yet
+//     past, the puzzle is replayed; otherwise it writes id+until with the
+//     CAS it read, retrying a few times on a CAS conflict. The key space is
+//     fixed, so shared data, which has no delete, never grows.
+//
 // # Keys
 //
 // A [Keyring] holds HMAC-SHA256 keys by id; the first signs, all verify,
@@ -60,10 +79,10 @@
 // The kind byte is signed, so no value is accepted as another kind. The
 // payload is signed, not encrypted: it carries only the masked network
 // (such as "203.0.113.0/24"), never a client address; issuing refuses a
-// single address or a prefix with host bits set. A puzzle token is at most
-// [MaxTokenLen] bytes, a pass [MaxPassLen] (about 120 bytes in practice),
-// and both use only [A-Za-z0-9_.-], so they need no escaping in HTML,
-// forms, URLs or cookies.
+// single address or a prefix with host bits set. A puzzle token is about
+// 150 bytes (at most [MaxTokenLen]), a pass about 100 (at most
+// [MaxPassLen]), and both use only [A-Za-z0-9_.-], so they need no
+// escaping in HTML, forms, URLs or cookies.
 //
 // # Proof of work
 //
@@ -95,9 +114,10 @@
 //	difficulty 22     4 million hashes    ~4 s
 //
 // Proof of work is a cost, not a proof of humanity: native code computes
-// SHA-256 several times faster than a browser. Use it to slow down bulk
-// traffic from medium-risk networks; use a CAPTCHA when that is not
-// enough.
+// SHA-256 faster than a browser (Go with SHA extensions: about 6 million
+// hashes a second per core, so a difficulty-18 pass costs a bot about
+// 40 ms of one core). Use it to slow down bulk traffic from medium-risk
+// networks; use a CAPTCHA when that is not enough.
 //
 // Each puzzle can be redeemed once: [Verify] records its id in a
 // [ReplayGuard] until it expires. [MemoryReplayGuard] serves tests and a

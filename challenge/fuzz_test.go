@@ -151,7 +151,8 @@ func FuzzParseSiteverify(f *testing.F) {
 	})
 }
 
-// FuzzParseKeyring: errors never repeat key material.
+// FuzzParseKeyring: errors never repeat key material. A valid key id (at
+// most 16 characters, shorter than any key) is named on purpose.
 func FuzzParseKeyring(f *testing.F) {
 	f.Add("k1:" + testKey1)
 	f.Add("k1:" + testKey1 + ",k1:" + testKey2)
@@ -165,7 +166,7 @@ func FuzzParseKeyring(f *testing.F) {
 		for _, e := range strings.Split(s, ",") {
 			idPart, keyPart, _ := strings.Cut(e, ":")
 			for _, secret := range []string{strings.TrimSpace(keyPart), strings.TrimSpace(idPart)} {
-				if len(secret) >= 16 && strings.Contains(err.Error(), secret) {
+				if len(secret) >= 16 && !validKeyID(secret) && strings.Contains(err.Error(), secret) {
 					t.Fatalf("error %q repeats %q", err, secret)
 				}
 			}

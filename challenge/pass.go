@@ -46,11 +46,14 @@ func IssuePass(kr *Keyring, now time.Time, ttl time.Duration, network, host stri
 // host, at time now. It returns nil for a valid pass, or [ErrMalformed],
 // [ErrUnknownKey], [ErrBadSignature], [ErrExpired], [ErrWrongNetwork] or
 // [ErrWrongHost]. It runs on every challenged request, so it does not
-// allocate: a few microseconds, two SHA-256 compressions per 64 bytes.
+// allocate.
 //
 // A valid pass turns a challenge verdict into allow. It never overrides a
 // block (nor a deny list): the caller checks it only when the verdict is
 // challenge.
+//
+// Measured: about 0.5 µs natively, about 9 µs in the Wasm module under
+// wazero (SHA-256 without CPU extensions).
 func VerifyPass(kr *Keyring, value string, now time.Time, network, host string) error {
 	if kr == nil {
 		return ErrUnknownKey
