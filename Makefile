@@ -20,6 +20,8 @@ help:
 	@echo "make bench         run the benchmarks and write build/bench.json"
 	@echo "make fuzz          run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make check-config  validate CONFIG=file.json like the plugin does at start"
+	@echo "make oci           package the module as an OCI image under build/oci (VARIANT=compat|oci)"
+	@echo "make push          push it: make push IMAGE=registry/name:tag (prints the digest to pin)"
 
 wasm:
 	$(GO) run ./internal/wasmbuild -o $(WASM) .

@@ -88,7 +88,14 @@ func build(out, work, pkg string) error {
 	if err != nil {
 		return err
 	}
-	mod = append(mod, []byte(fmt.Sprintf("\nreplace %s => %s\n", sdkModule, copyDir))...)
+	// The replacement is relative to the module root, so the path of the
+	// checkout is not recorded in the module's build information: the same
+	// commit builds the same bytes wherever it is cloned.
+	rel, err := filepath.Rel(root, copyDir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("the work directory %s must be inside the repository %s", copyDir, root)
+	}
+	mod = append(mod, []byte(fmt.Sprintf("\nreplace %s => ./%s\n", sdkModule, filepath.ToSlash(rel)))...)
 	modFile := filepath.Join(work, "go.mod")
 	if err := os.WriteFile(modFile, mod, 0o644); err != nil {
 		return err
