@@ -26,6 +26,9 @@ type Entry struct {
 	// Signals is a summary of what the provider said (tri-states, score,
 	// ASN), kept for operators inspecting shared data; never the address.
 	Signals policy.Signals
+	// Difficulty is the proof-of-work difficulty a challenge rule asked
+	// for (0: the configured default).
+	Difficulty uint8
 	// Pending marks a claim, not a verdict: some worker is looking the
 	// client up, and others wait for its answer until Expires.
 	Pending bool
@@ -219,7 +222,8 @@ func (t *slotTable) put(k clientKey, e Entry) {
 //	[21:23]  tor, proxy, vpn, relay, datacenter: two bits each
 //	[23]     score 0..100, 255 unknown
 //	[24:28]  ASN, 0 unknown
-const slotSize = 28
+//	[28]     challenge difficulty, 0 for the default
+const slotSize = 29
 
 func encodeSlot(k clientKey, e Entry, rt *reasonTable) []byte {
 	b := make([]byte, slotSize)
@@ -244,6 +248,7 @@ func encodeSlot(k clientKey, e Entry, rt *reasonTable) []byte {
 	if s.ASNKnown {
 		binary.BigEndian.PutUint32(b[24:28], s.ASN)
 	}
+	b[28] = e.Difficulty
 	return b
 }
 
@@ -256,11 +261,12 @@ func decodeSlot(b []byte, rt *reasonTable) (clientKey, Entry, bool) {
 		return 0, Entry{}, false
 	}
 	e := Entry{
-		Verdict: v,
-		Failed:  b[10]&1 != 0,
-		Pending: b[10]&2 != 0,
-		Reason:  rt.name(binary.BigEndian.Uint16(b[11:13])),
-		Expires: time.UnixMilli(int64(binary.BigEndian.Uint64(b[13:21]))),
+		Verdict:    v,
+		Failed:     b[10]&1 != 0,
+		Pending:    b[10]&2 != 0,
+		Reason:     rt.name(binary.BigEndian.Uint16(b[11:13])),
+		Expires:    time.UnixMilli(int64(binary.BigEndian.Uint64(b[13:21]))),
+		Difficulty: b[28],
 	}
 	tri := binary.BigEndian.Uint16(b[21:23])
 	e.Signals.Tor = policy.Tri(tri & 3)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipveil/ipveil/anonymize"
+	"github.com/ipveil/ipveil/challenge"
 	"github.com/ipveil/ipveil/internal/jsoncfg"
 	"github.com/ipveil/ipveil/policy"
 )
@@ -115,13 +116,49 @@ type Reply struct {
 
 // ChallengeConfig says how a challenge verdict is answered.
 type ChallengeConfig struct {
-	// Kind is "page" (a local reply with Status and Body) or "redirect"
-	// (302 to URL).
+	// Kind is "page" (a static local reply), "redirect" (302 to URL),
+	// "pow" (ipveil's own proof-of-work page) or a CAPTCHA: "turnstile",
+	// "hcaptcha", "recaptcha". The last four are interactive: solving them
+	// earns a signed pass cookie that turns later challenges into allows.
 	Kind string
+	// Reply is the static page; for interactive kinds only its Status is
+	// used.
 	Reply
 	// URL is the redirect target; "{path}" in it is replaced by the
 	// URL-escaped original path. It never carries the client address.
 	URL string
+	// Interactive is true for pow and the CAPTCHAs.
+	Interactive bool
+	// Provider is the interactive challenge's kind.
+	Provider challenge.Provider
+	// Keys sign puzzles and passes (VM environment, rotatable by id).
+	Keys *challenge.Keyring
+	// Difficulty is the proof-of-work difficulty in leading zero bits,
+	// unless the matching rule sets its own.
+	Difficulty int
+	// PuzzleTTL bounds the time to solve; PassTTL is the pass's lifetime.
+	PuzzleTTL, PassTTL time.Duration
+	// VerifyPath is the path the filter owns for answers; it never reaches
+	// the upstream.
+	VerifyPath string
+	// Cookie is the pass cookie's name and attributes.
+	Cookie        string
+	CookieOptions challenge.CookieOptions
+	// Template is the page template; Title its title.
+	Template *challenge.Template
+	Title    string
+	// MaxFormBytes bounds a verify request's body.
+	MaxFormBytes int
+	// ReplaySlots is the number of shared-data keys remembering redeemed
+	// puzzles.
+	ReplaySlots int
+	// CAPTCHA settings: the widget's site key, the siteverify secret (VM
+	// environment), the cluster that reaches the provider, the callout
+	// timeout, and what a provider failure does: "deny" (the visitor tries
+	// again later) or "pass" (the visitor gets the pass anyway).
+	SiteKey, Secret, CaptchaCluster, CaptchaAuthority string
+	CaptchaTimeoutMs                                  uint32
+	CaptchaOnError                                    string
 }
 
 const (
@@ -217,29 +254,7 @@ func ParseConfig(doc []byte, env EnvLookup) (*Config, error) {
 	c.Block = parseReply(blk, 403, defaultBlockBody, "text/plain; charset=utf-8")
 	blk.Done()
 
-	ch := root.Object("challenge")
-	c.Challenge.Kind = ch.Enum("kind", "page", "page", "redirect")
-	if c.Challenge.Kind == "redirect" {
-		c.Challenge.URL = ch.String("url", "")
-		switch {
-		case c.Challenge.URL == "":
-			ch.Addf("url", `is required when kind is "redirect", e.g. "/challenge?return={path}"`)
-		case !strings.HasPrefix(c.Challenge.URL, "/") && !strings.HasPrefix(c.Challenge.URL, "https://"):
-			ch.Addf("url", `must be a path ("/…") or an https:// URL`)
-		case strings.Contains(c.Challenge.URL, "{ip}"):
-			ch.Addf("url", `must not contain {ip}: the client address never leaves the filter in a redirect`)
-		}
-		if ch.Has("status") || ch.Has("body") || ch.Has("content_type") {
-			ch.Addf("kind", `a redirect is always 302 with no body; remove status, body and content_type`)
-		}
-		c.Challenge.Status = 302
-	} else {
-		if ch.Has("url") {
-			ch.Addf("url", `applies to kind "redirect" only`)
-		}
-		c.Challenge.Reply = parseReply(ch, 429, defaultChallengeBody, "text/html; charset=utf-8")
-	}
-	ch.Done()
+	c.Challenge = parseChallenge(root.Object("challenge"), env)
 
 	pv := root.Object("privacy")
 	v4 := int(pv.Int("ipv4_prefix", 24, 0, 32))
@@ -428,4 +443,124 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseChallenge reads the challenge section.
+func parseChallenge(ch *jsoncfg.Object, env EnvLookup) ChallengeConfig {
+	defer ch.Done()
+	var c ChallengeConfig
+	c.Kind = ch.Enum("kind", "page", "page", "redirect", "pow", "turnstile", "hcaptcha", "recaptcha")
+	switch c.Kind {
+	case "redirect":
+		c.URL = ch.String("url", "")
+		switch {
+		case c.URL == "":
+			ch.Addf("url", `is required when kind is "redirect", e.g. "/challenge?return={path}"`)
+		case !strings.HasPrefix(c.URL, "/") && !strings.HasPrefix(c.URL, "https://"):
+			ch.Addf("url", `must be a path ("/…") or an https:// URL`)
+		case strings.Contains(c.URL, "{ip}"):
+			ch.Addf("url", `must not contain {ip}: the client address never leaves the filter in a redirect`)
+		}
+		if ch.Has("status") || ch.Has("body") || ch.Has("content_type") {
+			ch.Addf("kind", `a redirect is always 302 with no body; remove status, body and content_type`)
+		}
+		c.Status = 302
+		return c
+	case "page":
+		if ch.Has("url") {
+			ch.Addf("url", `applies to kind "redirect" only`)
+		}
+		c.Reply = parseReply(ch, 429, defaultChallengeBody, "text/html; charset=utf-8")
+		return c
+	}
+
+	// Interactive: proof of work or a CAPTCHA, then a signed pass.
+	c.Interactive = true
+	if p, ok := challenge.ParseProvider(c.Kind); ok {
+		c.Provider = p
+	} else {
+		c.Provider = challenge.ProofOfWork
+	}
+	c.Status = uint32(ch.Int("status", 429, 200, 599))
+	c.ContentType = "text/html; charset=utf-8"
+	for _, k := range []string{"url", "body", "content_type"} {
+		if ch.Has(k) {
+			ch.Addf(k, "does not apply to kind %q: use template to change the page", c.Kind)
+		}
+	}
+	c.Difficulty = int(ch.Int("difficulty", 18, challenge.MinDifficulty, challenge.MaxDifficulty))
+	c.PuzzleTTL = time.Duration(ch.Int("puzzle_ttl_s", map[bool]int64{true: 600, false: 300}[c.Provider.IsCaptcha()], 10, int64(challenge.MaxPuzzleTTL/time.Second))) * time.Second
+	c.PassTTL = time.Duration(ch.Int("pass_ttl_s", 3600, 60, int64(challenge.MaxPassTTL/time.Second))) * time.Second
+	c.VerifyPath = ch.String("verify_path", challenge.DefaultVerifyPath)
+	if p, ok := challenge.SafeReturnPath(c.VerifyPath); !ok || p != c.VerifyPath || strings.ContainsAny(c.VerifyPath, "?#") {
+		ch.Addf("verify_path", `must be a plain same-origin path such as "/.ipveil/verify"`)
+	}
+	c.MaxFormBytes = int(ch.Int("max_form_bytes", challenge.DefaultMaxFormBytes, 256, 1<<20))
+	c.ReplaySlots = int(ch.Int("replay_slots", 4096, 16, 1<<20))
+	c.Title = ch.String("title", challenge.DefaultTitle)
+	tmpl := ch.String("template", "")
+	t, err := challenge.CompileTemplate(tmpl)
+	if err != nil {
+		ch.Addf("template", "%v", err)
+	}
+	c.Template = t
+
+	ck := ch.Object("cookie")
+	c.Cookie = ck.String("name", challenge.DefaultCookieName)
+	if !challenge.ValidCookieName(c.Cookie) {
+		ck.Addf("name", "must be a cookie name (letters, digits and !#$%%&'*+-.^_`|~)")
+	}
+	c.CookieOptions = challenge.CookieOptions{
+		Path:     "/",
+		MaxAge:   int(c.PassTTL / time.Second),
+		Domain:   ck.String("domain", ""),
+		Insecure: ck.Bool("insecure", false),
+	}
+	ck.Done()
+
+	keysEnv := ch.String("keys_env", "IPVEIL_CHALLENGE_KEYS")
+	if !validEnvName(keysEnv) {
+		ch.Addf("keys_env", "must be an environment variable name such as IPVEIL_CHALLENGE_KEYS")
+	} else if env != nil {
+		v, ok := env(keysEnv)
+		if !ok || strings.TrimSpace(v) == "" {
+			ch.Addf("keys_env", "environment variable %s is not set: give it the signing keys as id:base64[,id:base64…] (32 random bytes each, e.g. openssl rand -base64 32), in vm_config.environment_variables or Istio's vmConfig.env; every replica needs the same keys", keysEnv)
+		} else if kr, err := challenge.ParseKeyring(v); err != nil {
+			ch.Addf("keys_env", "%v", err)
+		} else {
+			c.Keys = kr
+		}
+	}
+
+	cp := ch.Object("captcha")
+	if c.Provider.IsCaptcha() {
+		c.SiteKey = cp.String("site_key", "")
+		if c.SiteKey == "" {
+			cp.Addf("site_key", "required for kind %q: the widget's public site key", c.Kind)
+		}
+		c.CaptchaCluster = cp.String("cluster", "")
+		if c.CaptchaCluster == "" {
+			cp.Addf("cluster", "required for kind %q: the Envoy cluster that reaches %s (in Istio: outbound|443||%s)", c.Kind, c.Provider.SiteverifyAuthority(), c.Provider.SiteverifyAuthority())
+		}
+		c.CaptchaAuthority = cp.String("authority", c.Provider.SiteverifyAuthority())
+		c.CaptchaTimeoutMs = uint32(cp.Int("timeout_ms", 3000, 1, 60000))
+		c.CaptchaOnError = cp.Enum("on_error", "deny", "deny", "pass")
+		secretEnv := cp.String("secret_env", "")
+		switch {
+		case secretEnv == "":
+			cp.Addf("secret_env", "required for kind %q: the VM environment variable holding the siteverify secret", c.Kind)
+		case !validEnvName(secretEnv):
+			cp.Addf("secret_env", "must be an environment variable name")
+		case env != nil:
+			if v, ok := env(secretEnv); !ok || v == "" {
+				cp.Addf("secret_env", "environment variable %s is not set: give it the provider's secret key", secretEnv)
+			} else {
+				c.Secret = v
+			}
+		}
+	} else if len(cp.Keys()) > 0 {
+		ch.Addf("captcha", `applies to kinds "turnstile", "hcaptcha" and "recaptcha" only`)
+	}
+	cp.Done()
+	return c
 }

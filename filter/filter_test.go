@@ -83,7 +83,18 @@ func (e *env) send(src, path string, hdrs ...[2]string) *req {
 		e.t.Fatal(err)
 	}
 	id := e.host.InitializeHttpContext()
-	headers := append([][2]string{{":method", "GET"}, {":path", path}, {":authority", "app.example"}}, hdrs...)
+	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", "app.example"}}
+	for _, h := range hdrs {
+		replaced := false
+		for i := range headers {
+			if strings.HasPrefix(h[0], ":") && headers[i][0] == h[0] {
+				headers[i], replaced = h, true
+			}
+		}
+		if !replaced {
+			headers = append(headers, h)
+		}
+	}
 	r := &req{id: id, action: e.host.CallOnRequestHeaders(id, headers, true)}
 	if cs := e.host.GetCalloutAttributesFromContext(id); len(cs) > 0 {
 		c := cs[len(cs)-1]

@@ -41,10 +41,11 @@ const (
 )
 
 type decision struct {
-	verdict policy.Verdict
-	reason  string
-	source  string
-	errKind string
+	verdict    policy.Verdict
+	reason     string
+	source     string
+	errKind    string
+	difficulty int // for challenge: the rule's proof-of-work difficulty, 0 for the default
 }
 
 type httpContext struct {
@@ -52,10 +53,17 @@ type httpContext struct {
 	plugin *pluginContext
 	id     uint32
 
-	masked []byte     // the masked client, or unresolvedClient
-	client netip.Addr // the resolved client, kept in memory for sealing only
-	path   string
-	flight *flight // the lookup this request waits on, if any
+	masked  []byte     // the masked client, or unresolvedClient
+	network string     // the masked client as text; "" when unresolved
+	client  netip.Addr // the resolved client, kept in memory for sealing only
+
+	authority string   // :authority, for binding challenges and passes to the host
+	cookies   []string // the Cookie header lines, for the pass
+
+	verifying   bool   // a verify request waiting for its body
+	contentType string // of the verify request
+	path        string
+	flight      *flight // the lookup this request waits on, if any
 
 	answered bool // answered locally or resumed: never twice
 	done     bool // the stream is over (completed, or the client went away)
@@ -63,7 +71,7 @@ type httpContext struct {
 
 // OnHttpRequestHeaders runs the check: bypass, client resolution, lists,
 // cache, then a lookup that pauses the request until its answer.
-func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
 	p := h.plugin
 	cfg := p.cfg
 	if cfg == nil {
@@ -83,6 +91,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		h.masked = unresolvedBytes
 	} else {
 		h.masked = p.memo.client(cfg, addr)
+		h.network = string(h.masked)
 		h.client = addr
 	}
 	h.setState(pathClient, h.masked)
@@ -90,8 +99,21 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		h.setState(pathPseudonym, p.memo.pseudonym(cfg, addr))
 	}
 
+	if cfg.Challenge.Interactive {
+		h.authority = headerValue(headers, ":authority")
+		for _, kv := range headers {
+			if kv[0] == "cookie" {
+				h.cookies = append(h.cookies, kv[1])
+			}
+		}
+		if pathOnly(h.path) == cfg.Challenge.VerifyPath {
+			return h.startVerify(headers, endOfStream)
+		}
+	}
+
 	// Forget: from here on, headers carry only masked addresses.
 	h.rewriteUpstreamHeaders(headers)
+	h.stripPassCookie()
 
 	switch {
 	case h.bypassed():
@@ -118,12 +140,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 			if e.Failed {
 				src = srcError
 			}
-			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: src})
+			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: src, difficulty: int(e.Difficulty)})
 		case !e.Failed && now.Before(e.Expires.Add(cfg.Stale)):
 			// Serve the stale verdict now; refresh it in the background.
 			p.metrics.cacheStale.inc()
 			p.refresh(addr, key)
-			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: srcStale})
+			return h.finishSync(decision{verdict: e.Verdict, reason: e.Reason, source: srcStale, difficulty: int(e.Difficulty)})
 		}
 	}
 	p.metrics.cacheMiss.inc()
@@ -165,18 +187,11 @@ func (h *httpContext) finishAsync(d decision) {
 // request locally; otherwise the caller lets the request continue.
 func (h *httpContext) finish(d decision) (answered bool) {
 	cfg := h.plugin.cfg
-	h.setState(pathVerdict, verdictBytes(d.verdict))
-	h.setState(pathReason, h.plugin.reasonBytes(d.reason))
-	h.setState(pathSource, sourceBytes(d.source))
-	if cfg.Sealer != nil && h.client.IsValid() && (cfg.SealWhen == "all" || d.verdict != policy.Allow || d.errKind != "") {
-		if tok, err := cfg.Sealer.Seal(h.client); err == nil {
-			h.setState(pathSealed, []byte(tok))
-		} else {
-			proxywasm.LogWarnf("ipveil: cannot seal the client address: %v", err)
-		}
+	if d.verdict == policy.Challenge && cfg.Mode == ModeEnforce && h.passAccepted() {
+		// A valid pass turns a challenge (never a block) into an allow.
+		d = decision{verdict: policy.Allow, reason: reasonPassed, source: srcPass}
 	}
-	h.plugin.metrics.verdict(d)
-	h.logDecision(d)
+	h.record(d)
 
 	if cfg.Mode == ModeEnforce {
 		switch d.verdict {
@@ -184,7 +199,7 @@ func (h *httpContext) finish(d decision) (answered bool) {
 			h.reply(cfg.Block, nil)
 			return true
 		case policy.Challenge:
-			h.challenge()
+			h.challenge(d)
 			return true
 		}
 	}
@@ -197,8 +212,29 @@ func (h *httpContext) finish(d decision) (answered bool) {
 	return false
 }
 
-func (h *httpContext) challenge() {
+// record writes d to filter state, metrics and the decision log.
+func (h *httpContext) record(d decision) {
+	cfg := h.plugin.cfg
+	h.setState(pathVerdict, verdictBytes(d.verdict))
+	h.setState(pathReason, h.plugin.reasonBytes(d.reason))
+	h.setState(pathSource, sourceBytes(d.source))
+	if cfg.Sealer != nil && h.client.IsValid() && (cfg.SealWhen == "all" || d.verdict != policy.Allow || d.errKind != "") {
+		if tok, err := cfg.Sealer.Seal(h.client); err == nil {
+			h.setState(pathSealed, []byte(tok))
+		} else {
+			proxywasm.LogWarnf("ipveil: cannot seal the client address: %v", err)
+		}
+	}
+	h.plugin.metrics.verdict(d)
+	h.logDecision(d)
+}
+
+func (h *httpContext) challenge(d decision) {
 	c := h.plugin.cfg.Challenge
+	if c.Interactive {
+		h.servePuzzle(d.difficulty, c.Status, h.path, "")
+		return
+	}
 	if c.Kind == "redirect" {
 		loc := strings.ReplaceAll(c.URL, "{path}", url.QueryEscape(h.path))
 		h.reply(Reply{Status: 302}, [][2]string{{"location", loc}, {"cache-control", "no-store"}})
@@ -217,11 +253,16 @@ func (h *httpContext) reply(r Reply, extra [][2]string) {
 	}
 }
 
-func (h *httpContext) bypassed() bool {
-	p := h.path
+// pathOnly returns p without its query string and fragment.
+func pathOnly(p string) string {
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
+		return p[:i]
 	}
+	return p
+}
+
+func (h *httpContext) bypassed() bool {
+	p := pathOnly(h.path)
 	for _, b := range h.plugin.cfg.BypassPaths {
 		if strings.HasSuffix(b, "*") {
 			if strings.HasPrefix(p, b[:len(b)-1]) {
@@ -254,7 +295,7 @@ var (
 )
 
 func init() {
-	for _, s := range []string{srcBypass, srcClientIP, srcList, srcCache, srcStale, srcLookup, srcError} {
+	for _, s := range []string{srcBypass, srcClientIP, srcList, srcCache, srcStale, srcLookup, srcError, srcPass, srcChallenge} {
 		sourceValues[s] = []byte(s)
 	}
 }

@@ -124,7 +124,7 @@ func (p *pluginContext) onLookupResponse(f *flight, numHeaders, bodySize int) {
 		p.metrics.latency.Record(uint64(ms))
 	}
 	d, sig := p.evaluateResponse(numHeaders, bodySize)
-	e := Entry{Verdict: d.verdict, Reason: d.reason, Signals: sig}
+	e := Entry{Verdict: d.verdict, Reason: d.reason, Signals: sig, Difficulty: uint8(d.difficulty)}
 	if d.errKind != "" {
 		p.metrics.failure(d.errKind)
 		e.Failed, e.Expires = true, now.Add(cfg.ErrorTTL)
@@ -178,7 +178,7 @@ func (p *pluginContext) evaluateResponse(numHeaders, bodySize int) (decision, po
 		return fail(policy.KindOf(err))
 	}
 	pd := cfg.Policy.Evaluate(sig)
-	return decision{verdict: pd.Verdict, reason: pd.Reason, source: srcLookup}, sig
+	return decision{verdict: pd.Verdict, reason: pd.Reason, source: srcLookup, difficulty: pd.Difficulty}, sig
 }
 
 // leave is called when a waiting request's stream ends before its answer.
@@ -261,7 +261,7 @@ func (p *pluginContext) pollRemote(key clientKey, f *flight, now time.Time) {
 		if e.Failed {
 			src = srcError
 		}
-		p.answer(f, decision{verdict: e.Verdict, reason: e.Reason, source: src})
+		p.answer(f, decision{verdict: e.Verdict, reason: e.Reason, source: src, difficulty: int(e.Difficulty)})
 		return
 	}
 	if now.Before(f.remoteUntil) {

@@ -35,6 +35,12 @@ const (
 	metricBreakerReject = "ipveil.breaker.rejected"
 	metricBreakerOpen   = "ipveil.breaker.open_workers"
 	metricLatency       = "ipveil.lookup.latency_ms"
+
+	metricChallengeIssued       = "ipveil.challenge.issued"
+	metricChallengeSolved       = "ipveil.challenge.solved"
+	metricChallengeFailedPrefix = "ipveil.challenge.failed."
+	metricPassAccepted          = "ipveil.challenge.pass_accepted"
+	metricPassRejectedPrefix    = "ipveil.challenge.pass_rejected."
 )
 
 // counter is a metric counter whose increments are kept in the VM and
@@ -65,6 +71,8 @@ type metrics struct {
 	callouts, coalesced                            *counter
 	failed                                         map[string]*counter
 	breakerOpened, breakerRejected                 *counter
+	challengeIssued, challengeSolved, passAccepted *counter
+	challengeByReason                              map[string]*counter // failures and rejected passes
 	breakerOpen                                    proxywasm.MetricGauge
 	latency                                        proxywasm.MetricHistogram
 }
@@ -83,6 +91,10 @@ func newMetrics() *metrics {
 	m.coalesced = m.define(metricCoalesced)
 	m.breakerOpened = m.define(metricBreakerOpened)
 	m.breakerRejected = m.define(metricBreakerReject)
+	m.challengeIssued = m.define(metricChallengeIssued)
+	m.challengeSolved = m.define(metricChallengeSolved)
+	m.passAccepted = m.define(metricPassAccepted)
+	m.challengeByReason = map[string]*counter{}
 	for _, k := range policy.Kinds() {
 		m.failed[k.String()] = m.define(metricFailedPrefix + k.String())
 	}
@@ -125,6 +137,17 @@ func (m *metrics) failure(kind string) {
 	if c, ok := m.failed[kind]; ok {
 		c.inc()
 	}
+}
+
+// challengeCount counts a challenge failure or rejected pass by reason.
+func (m *metrics) challengeCount(prefix, reason string) {
+	name := prefix + metricWord(reason)
+	c, ok := m.challengeByReason[name]
+	if !ok {
+		c = m.define(name)
+		m.challengeByReason[name] = c
+	}
+	c.inc()
 }
 
 // metricWord keeps a reason usable as one dot-separated name component.
