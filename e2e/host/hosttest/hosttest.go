@@ -43,7 +43,12 @@ func build(pkg string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "ipveil-guest-*")
+	// wasmbuild wants its work directory inside the repository (it records
+	// the SDK copy by a relative path); build/ is git-ignored.
+	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(filepath.Join(root, "build"), "hosttest-*")
 	if err != nil {
 		return nil, err
 	}
