@@ -482,11 +482,18 @@ func hGetHeaderMapSize(v *vm, s []uint64) {
 
 // Buffers --------------------------------------------------------------------
 
-// buffer returns a buffer's bytes (Envoy's getBuffer). Body and stream
-// data buffers exist but are empty: this host does not run body callbacks.
+// buffer returns a buffer's bytes (Envoy's getBuffer). A body buffer is,
+// as in Envoy's Wasm context, everything the filter buffered while it
+// buffers (StopIterationAndBuffer), else the chunk of the running body
+// callback, else empty. Stream data buffers (TCP filters) are empty.
 func (v *vm) buffer(t uint32) ([]byte, status) {
 	switch t {
-	case bufRequestBody, bufResponseBody, bufDownstreamData, bufUpstreamData, bufGrpcReceive, bufCallData:
+	case bufRequestBody, bufResponseBody:
+		if b := v.bodyBuffer(t); b != nil {
+			return *b, statusOK
+		}
+		return nil, statusOK
+	case bufDownstreamData, bufUpstreamData, bufGrpcReceive, bufCallData:
 		return nil, statusOK
 	case bufHTTPCallResponse:
 		if v.callResp == nil {
@@ -502,6 +509,26 @@ func (v *vm) buffer(t uint32) ([]byte, status) {
 		return v.w.h.cfg.Plugin.Configuration, statusOK
 	}
 	return nil, statusBadArgument
+}
+
+// bodyBuffer returns the body buffer the module may read and edit now, or
+// nil when there is none.
+func (v *vm) bodyBuffer(t uint32) *[]byte {
+	st, _ := v.target()
+	if st == nil {
+		return nil
+	}
+	d := &st.req
+	if t == bufResponseBody {
+		d = &st.resp
+	}
+	switch {
+	case d.buffering:
+		return &d.body
+	case d.inBody:
+		return &d.chunk
+	}
+	return nil
 }
 
 func hGetBufferStatus(v *vm, s []uint64) {
@@ -543,16 +570,40 @@ func hSetBufferBytes(v *vm, s []uint64) {
 		ret(s, st)
 		return
 	}
-	if _, ok := v.read(u32(s[3]), u32(s[4])); !ok {
+	data, ok := v.read(u32(s[3]), u32(s[4]))
+	if !ok {
 		ret(s, statusInvalidMemoryAccess)
 		return
 	}
-	switch t {
-	case bufHTTPCallResponse, bufVMConfiguration, bufPluginConfig:
-		ret(s, statusBadArgument) // immutable
-	default:
-		ret(s, statusOK) // no body is buffered by this host: nothing to change
+	if t != bufRequestBody && t != bufResponseBody {
+		ret(s, statusBadArgument) // immutable, or not a buffer this host lets modules edit
+		return
 	}
+	b := v.bodyBuffer(t)
+	if b == nil {
+		ret(s, statusBadArgument) // Envoy: no body to edit outside a body callback
+		return
+	}
+	ret(s, editBuffer(b, uint64(u32(s[1])), uint64(u32(s[2])), data))
+}
+
+// editBuffer applies proxy_set_buffer_bytes as Envoy's Buffer::copyFrom
+// does: start 0 and length 0 prepends, start 0 and a length covering the
+// buffer replaces it, a start at or past the end appends; anything else is
+// BadArgument.
+func editBuffer(b *[]byte, start, length uint64, data []byte) status {
+	size := uint64(len(*b))
+	switch {
+	case start == 0 && length == 0:
+		*b = append(append([]byte(nil), data...), *b...)
+	case start == 0 && length >= size:
+		*b = append([]byte(nil), data...)
+	case start >= size:
+		*b = append(*b, data...)
+	default:
+		return statusBadArgument
+	}
+	return statusOK
 }
 
 // HTTP calls -----------------------------------------------------------------
@@ -850,21 +901,15 @@ func hContinueStream(v *vm, s []uint64) {
 	switch t {
 	case streamRequest, streamResponse:
 		if st != nil {
-			kind := actContinueRequest
+			ph, kind := phaseRequest, actContinueRequest
+			if t == streamResponse {
+				ph, kind = phaseResponse, actContinueResponse
+			}
+			// Envoy drops the module's access to the headers (and body) at
+			// once; the headers as edited so far are what goes on.
 			var snap [][2]string
-			if t == streamRequest {
-				if st.phase == phaseRequest && st.reqHeaders != nil {
-					snap = st.reqHeaders.clone()
-					st.lastReq = snap
-				}
-				st.reqHeaders = nil // Envoy drops access on continue
-			} else {
-				kind = actContinueResponse
-				if st.phase == phaseResponse && st.respHeaders != nil {
-					snap = st.respHeaders.clone()
-					st.lastResp = snap
-				}
-				st.respHeaders = nil
+			if d := st.dir(ph); !d.hdrDone && st.hdrs(ph) != nil {
+				snap = st.dropHeaders(ph, nil)
 			}
 			v.actions = append(v.actions, action{kind: kind, s: st, headers: snap})
 		}

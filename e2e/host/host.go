@@ -11,6 +11,14 @@
 // every VM of a Store, metrics under the "wasmcustom." prefix, a crashed VM
 // failing its streams with 503 "wasm_fail_stream" and being replaced.
 //
+// Bodies go through proxy_on_request_body and proxy_on_response_body as in
+// Envoy's filter manager and Wasm context: a filter that pauses in a body
+// callback (StopIterationAndBuffer) buffers, and the next chunk is appended
+// to what it reads; buffering past Config.BufferLimit answers 413; a pause
+// in a headers callback stops the whole stream (no body callback until the
+// filter continues) unless Plugin.AllowOnHeadersStopIteration is set, as in
+// Envoy.
+//
 // A Host owns N workers, each with its own VM (one module instance) driven
 // by one goroutine, like an Envoy worker thread: every callback of that VM —
 // request and response headers, HTTP call responses, ticks, queue
@@ -20,6 +28,8 @@
 //	h, err := host.New(ctx, host.Config{Module: wasm, Plugin: host.Plugin{RootID: "ipveil"}, Callout: call})
 //	s := h.NewStream(host.Props{SourceAddress: netip.MustParseAddrPort("192.0.2.1:0")})
 //	res, err := s.RequestHeaders(ctx, headers, true) // blocks across pauses and callouts
+//	// with a body: RequestHeaders(ctx, headers, false), then
+//	// res, err = s.RequestBody(ctx, chunk, endOfStream) for each chunk
 //	...
 //	s.Close() // proxy_on_log, proxy_on_done, proxy_on_delete
 //
@@ -41,6 +51,10 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
+
+// DefaultBufferLimit is Envoy's default per_connection_buffer_limit_bytes:
+// 1 MiB.
+const DefaultBufferLimit = 1 << 20
 
 // Errors returned by the host.
 var (
@@ -72,6 +86,14 @@ type Plugin struct {
 	// FailOpen lets requests through, unfiltered, when the VM has failed,
 	// instead of answering them 503 (Envoy's fail_open / FAIL_OPEN).
 	FailOpen bool
+	// AllowOnHeadersStopIteration is Envoy's
+	// allow_on_headers_stop_iteration (PluginConfig, Envoy ≥ 1.35; false by
+	// default, and Istio's WasmPlugin cannot set it). When false, a filter
+	// that pauses in a headers callback (StopIteration, the SDKs' Pause)
+	// stops the whole stream: it receives no body until it continues. When
+	// true, it holds only the headers and keeps receiving the body, so it
+	// can read a body before any header goes upstream.
+	AllowOnHeadersStopIteration bool
 }
 
 // CalloutRequest is an HTTP call a module dispatched with proxy_http_call.
@@ -126,6 +148,12 @@ type Config struct {
 	LogLevel LogLevel
 	// Store is the process-wide shared state. Nil gives the Host its own.
 	Store *Store
+	// BufferLimit is the most body a filter may hold per stream, in bytes:
+	// Envoy's per_connection_buffer_limit_bytes of the listener. A filter
+	// that buffers more (StopIterationAndBuffer) gets its request answered
+	// 413 request_payload_too_large (a response: 500
+	// response_payload_too_large). 0 means DefaultBufferLimit.
+	BufferLimit int
 	// OnCall, when set, is called on the worker goroutine after every
 	// top-level callback into a module with the callback's export name and
 	// how long the module ran. Benchmarks use it to time the guest alone.
@@ -284,6 +312,13 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, startErr
 	}
 	return h, nil
+}
+
+func (h *Host) bufferLimit() int {
+	if h.cfg.BufferLimit > 0 {
+		return h.cfg.BufferLimit
+	}
+	return DefaultBufferLimit
 }
 
 // ABIVersion is the Proxy-Wasm ABI the module declares ("0.2.1" or "0.2.0").

@@ -225,7 +225,7 @@ func (w *worker) shutdown() {
 			return
 		}
 		for _, s := range v.streamList() {
-			s.deliver(Result{}, ErrClosed)
+			s.deliverErr(ErrClosed)
 		}
 		// Envoy's startShutdown: proxy_on_done on the root context, then
 		// proxy_on_delete if the plugin is done.

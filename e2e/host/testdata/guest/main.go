@@ -1,12 +1,14 @@
 // Command guest is a Proxy-Wasm test module for the e2e host and devproxy.
-// Each request path selects a behaviour (see onRequestHeaders); together
-// they exercise headers, properties, local replies, HTTP calls, shared data
-// with CAS, ticks, metrics, filter state and a deliberate crash.
+// Each request path selects a behaviour (see OnHttpRequestHeaders and
+// OnHttpRequestBody); together they exercise headers, bodies, properties,
+// local replies, HTTP calls, shared data with CAS, ticks, metrics, filter
+// state and a deliberate crash.
 //
 // Build: go run ./internal/wasmbuild -o build/testguest.wasm ./e2e/host/testdata/guest
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -67,6 +69,14 @@ func (p *pluginContext) OnPluginStart(pluginConfigurationSize int) types.OnPlugi
 			p.callout = v
 		}
 	}
+	// Shared data has no "set if absent" (CAS 0 sets unconditionally): two
+	// workers creating the counter at once would both start at 1. Create it
+	// before any request.
+	if _, _, err := proxywasm.GetSharedData("counter"); errors.Is(err, types.ErrorStatusNotFound) {
+		if err := proxywasm.SetSharedData("counter", []byte("0"), 0); err != nil {
+			proxywasm.LogErrorf("creating the shared counter: %v", err)
+		}
+	}
 	p.requests = proxywasm.DefineCounterMetric("test_requests_total")
 	p.ticks = proxywasm.DefineCounterMetric("test_ticks_total")
 	p.inflight = proxywasm.DefineGaugeMetric("test_inflight")
@@ -86,9 +96,12 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 
 type httpContext struct {
 	types.DefaultHttpContext
-	p    *pluginContext
-	id   uint32
-	path string
+	p           *pluginContext
+	id          uint32
+	path        string
+	route       string
+	bodyCalls   int
+	calloutDone bool
 }
 
 func (c *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) types.Action {
@@ -98,6 +111,7 @@ func (c *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	c.p.sizes.Record(uint64(len(c.path)))
 	proxywasm.SetProperty([]string{"guest_path"}, []byte(c.path))
 	route, _, _ := strings.Cut(c.path, "?")
+	c.route = route
 	switch route {
 	case "/local":
 		proxywasm.SendHttpResponse(403, [][2]string{{"x-guest", "local"}}, []byte("denied by guest"), -1)
@@ -106,7 +120,21 @@ func (c *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		proxywasm.SendHttpResponse(403, nil, []byte("first"), -1)
 		proxywasm.SendHttpResponse(500, nil, []byte("second"), -1)
 		return types.ActionPause
-	case "/callout", "/callout-local":
+	case "/echo-body":
+		// Reads the whole body, then answers. A pause here (x-hold-headers)
+		// keeps the headers from going upstream; Envoy then gives the body to
+		// the filter only with allow_on_headers_stop_iteration.
+		if _, err := proxywasm.GetHttpRequestHeader("x-hold-headers"); err == nil {
+			return types.ActionPause
+		}
+		return types.ActionContinue
+	case "/edit-body":
+		// The body will change length: Envoy wants content-length removed.
+		proxywasm.RemoveHttpRequestHeader("content-length")
+		return types.ActionContinue
+	case "/resp-body":
+		return types.ActionContinue
+	case "/callout", "/callout-local", "/callout-body", "/callout-naive-body":
 		timeout := uint32(5000)
 		if v, err := proxywasm.GetHttpRequestHeader("x-timeout-ms"); err == nil {
 			n, _ := strconv.Atoi(v)
@@ -160,6 +188,8 @@ func (c *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 }
 
 func (c *httpContext) onCallout(numHeaders, bodySize int, local bool) {
+	c.calloutDone = true
+	defer proxywasm.SetProperty([]string{"guest_callout"}, []byte("done"))
 	if numHeaders == 0 {
 		proxywasm.AddHttpRequestHeader("x-callout-status", "reset")
 		proxywasm.ResumeHttpRequest()
@@ -184,11 +214,90 @@ func (c *httpContext) onCallout(numHeaders, bodySize int, local bool) {
 	}
 }
 
+// OnHttpRequestBody implements the body behaviours:
+//
+//	/echo-body           buffer the whole body, then answer 200 with its length and first bytes
+//	/edit-body           buffer, then replace the body with "<" + upper case + "!" and continue
+//	/pass-body           let every chunk through, recording what was seen
+//	/callout-body        hold the body until the callout answered, then let it through
+//	/callout-naive-body  let the body through at once, as the SDK's default does
+//	/trap-body           crash
+func (c *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	c.bodyCalls++
+	seen := "len=" + strconv.Itoa(bodySize) + " eos=" + strconv.FormatBool(endOfStream) + " calls=" + strconv.Itoa(c.bodyCalls)
+	switch c.route {
+	case "/echo-body":
+		if !endOfStream {
+			return types.ActionPause
+		}
+		body, err := proxywasm.GetHttpRequestBody(0, bodySize)
+		if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+			proxywasm.LogErrorf("reading the body: %v", err)
+		}
+		first := body
+		if len(first) > 16 {
+			first = first[:16]
+		}
+		proxywasm.SendHttpResponse(200, [][2]string{{"x-body-calls", strconv.Itoa(c.bodyCalls)}},
+			[]byte("len="+strconv.Itoa(len(body))+" first="+strconv.Quote(string(first))), -1)
+		return types.ActionPause
+	case "/edit-body":
+		if !endOfStream {
+			return types.ActionPause
+		}
+		body, _ := proxywasm.GetHttpRequestBody(0, bodySize)
+		for _, err := range []error{
+			proxywasm.ReplaceHttpRequestBody(bytes.ToUpper(body)),
+			proxywasm.AppendHttpRequestBody([]byte("!")),
+			proxywasm.PrependHttpRequestBody([]byte("<")),
+		} {
+			if err != nil {
+				proxywasm.LogErrorf("editing the body: %v", err)
+			}
+		}
+		return types.ActionContinue
+	case "/pass-body":
+		proxywasm.SetProperty([]string{"guest_body"}, []byte(seen))
+		return types.ActionContinue
+	case "/callout-body":
+		if !c.calloutDone {
+			proxywasm.SetProperty([]string{"guest_body"}, []byte("during-callout "+seen))
+			return types.ActionPause
+		}
+		proxywasm.SetProperty([]string{"guest_body"}, []byte("after-callout "+seen))
+		return types.ActionContinue
+	case "/callout-naive-body":
+		proxywasm.SetProperty([]string{"guest_body"}, []byte("callout-done="+strconv.FormatBool(c.calloutDone)+" "+seen))
+		return types.ActionContinue
+	case "/trap-body":
+		panic("deliberate trap in the body callback")
+	}
+	return types.ActionContinue
+}
+
+// OnHttpResponseBody, for /resp-body, buffers the response and replaces it
+// with its length.
+func (c *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
+	if c.route != "/resp-body" {
+		return types.ActionContinue
+	}
+	if !endOfStream {
+		return types.ActionPause
+	}
+	if err := proxywasm.ReplaceHttpResponseBody([]byte("resp-len=" + strconv.Itoa(bodySize))); err != nil {
+		proxywasm.LogErrorf("replacing the response body: %v", err)
+	}
+	return types.ActionContinue
+}
+
 func (c *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) types.Action {
 	status, _ := proxywasm.GetHttpResponseHeader(":status")
 	proxywasm.AddHttpResponseHeader("x-guest-response", status)
 	if _, err := proxywasm.GetHttpRequestHeader(":path"); err == nil {
 		proxywasm.AddHttpResponseHeader("x-request-headers-readable", "yes")
+	}
+	if c.route == "/resp-body" {
+		proxywasm.RemoveHttpResponseHeader("content-length")
 	}
 	if c.path == "/resp-local" {
 		proxywasm.SendHttpResponse(418, nil, []byte("teapot"), -1)
