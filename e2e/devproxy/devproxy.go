@@ -5,10 +5,18 @@
 // Envoy, with Envoy's semantics where they matter to a filter — the
 // connection manager's X-Forwarded-For handling and trusted client address
 // (source.address), x-request-id and x-envoy-* sanitation, filters on
-// request and response headers (local replies included), prefix routing to
-// round-robin clusters, Envoy's local replies and response flags, access
-// logs rendered after proxy_on_log, and an admin interface with /stats,
-// /stats/prometheus, /ready and /quitquitquit.
+// request and response headers and bodies (local replies included), prefix
+// routing to round-robin clusters, Envoy's local replies and response
+// flags, access logs rendered after proxy_on_log, and an admin interface
+// with /stats, /stats/prometheus, /ready and /quitquitquit.
+//
+// Bodies go through the filters as they arrive, in chunks of up to 64 KiB
+// (each a data frame), and a request goes upstream as soon as its headers
+// passed every filter — as Envoy's router sends them — with its body
+// streamed as the filters release it; a local reply from a body callback
+// then aborts that upstream request. A filter that buffers more than the
+// buffer limit (Options.BufferLimit, 1 MiB) gets the request answered 413
+// Payload Too Large, and devproxy reads no more of it.
 //
 // Use it in-process:
 //
@@ -68,6 +76,16 @@ type Options struct {
 	// DrainTimeout is how long Close waits for requests in flight before
 	// dropping their connections. Default 10 s.
 	DrainTimeout time.Duration
+	// BufferLimit is the listener's per_connection_buffer_limit_bytes: the
+	// most body a filter may buffer per stream before the request is
+	// answered 413 (see host.Config.BufferLimit). 0 means Envoy's default,
+	// 1 MiB. The bootstrap loader does not read the field yet: set it here.
+	BufferLimit int
+	// AllowOnHeadersStopIteration names the Wasm filters (by filter name)
+	// run as with Envoy's allow_on_headers_stop_iteration: true (see
+	// host.Plugin.AllowOnHeadersStopIteration). The bootstrap loader does
+	// not read the field yet: set it here.
+	AllowOnHeadersStopIteration map[string]bool
 }
 
 // Proxy runs one bootstrap.
@@ -152,14 +170,16 @@ func New(cfg *bootstrap.Config, opts Options) (*Proxy, error) {
 				Name: wf.Name, RootID: wf.RootID, VMID: wf.VMID,
 				Configuration: wf.Configuration, VMConfiguration: wf.VMConfiguration,
 				Env: wf.Env, FailOpen: wf.FailOpen,
+				AllowOnHeadersStopIteration: opts.AllowOnHeadersStopIteration[wf.Name],
 			},
-			Workers:  opts.Workers,
-			Clusters: func(name string) bool { _, ok := cfg.Clusters[name]; return ok },
-			Callout:  p.callout,
-			Logger:   p.logger,
-			LogLevel: opts.LogLevel,
-			Store:    p.store,
-			OnCall:   opts.OnCall,
+			BufferLimit: opts.BufferLimit,
+			Workers:     opts.Workers,
+			Clusters:    func(name string) bool { _, ok := cfg.Clusters[name]; return ok },
+			Callout:     p.callout,
+			Logger:      p.logger,
+			LogLevel:    opts.LogLevel,
+			Store:       p.store,
+			OnCall:      opts.OnCall,
 		})
 		if err != nil {
 			p.closeHosts()

@@ -54,11 +54,22 @@ type stack struct {
 }
 
 type echoed struct {
-	Path    string
-	Headers map[string][]string
+	Method           string
+	Path             string
+	Headers          map[string][]string
+	Body             string // up to 4 KiB
+	BodyLen          int
+	ContentLength    int64
+	TransferEncoding []string
 }
 
 func newStack(t *testing.T, mut func(*bootstrap.Config)) *stack {
+	t.Helper()
+	return newStackWith(t, mut, nil)
+}
+
+// newStackWith is newStack with devproxy options adjusted by opts.
+func newStackWith(t *testing.T, mut func(*bootstrap.Config), opts func(*devproxy.Options)) *stack {
 	t.Helper()
 	st := &stack{accessLog: &syncBuf{}, logs: &syncBuf{}}
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,9 +78,15 @@ func newStack(t *testing.T, mut func(*bootstrap.Config)) *stack {
 		for k, v := range r.Header {
 			h[strings.ToLower(k)] = v
 		}
+		body, _ := io.ReadAll(r.Body)
+		e := echoed{Method: r.Method, Path: r.URL.RequestURI(), Headers: h, BodyLen: len(body),
+			ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding}
+		if len(body) <= 4096 {
+			e.Body = string(body)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Server", "echo")
-		json.NewEncoder(w).Encode(echoed{Path: r.URL.RequestURI(), Headers: h})
+		json.NewEncoder(w).Encode(e)
 	}))
 	t.Cleanup(echo.Close)
 	mock := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -110,10 +127,14 @@ func newStack(t *testing.T, mut func(*bootstrap.Config)) *stack {
 	if mut != nil {
 		mut(cfg)
 	}
-	p, err := devproxy.New(cfg, devproxy.Options{
+	o := devproxy.Options{
 		Workers: 2, CacheDir: hosttest.CacheDir(), Logger: st.logs, AccessLog: st.accessLog, LogLevel: host.LogDebug,
 		ListenAddr: "127.0.0.1:0", Modules: map[string][]byte{"test": hosttest.Guest(t)}, DrainTimeout: time.Second,
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	p, err := devproxy.New(cfg, o)
 	if err != nil {
 		t.Fatalf("devproxy.New: %v", err)
 	}

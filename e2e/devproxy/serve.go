@@ -68,78 +68,120 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	for i, h := range p.hosts {
 		x.streams[i] = h.NewStream(props)
 	}
-	eos := r.Body == nil || r.ContentLength == 0 && len(r.TransferEncoding) == 0
+	// Envoy signals a bodiless request by ending the stream with its headers.
+	hasBody := r.Body != nil && (r.ContentLength > 0 || len(r.TransferEncoding) > 0)
 	ctx := r.Context()
 
-	var lr *host.LocalResponse
-	for _, s := range x.streams {
-		res, err := s.RequestHeaders(ctx, hl, eos)
-		if err != nil {
-			x.flags = "DC" // the client went away (or the proxy is closing)
-			return
+	// The decoder filters, then the router.
+	up := &upstream{p: p, ctx: ctx, x: x}
+	c := newChain(ctx, x.streams, false)
+	c.passed = func(h headerList) { x.req = h }
+	c.sinkHeaders = up.headers
+	c.sinkData = up.data
+	if c.pushHeaders(0, hl, !hasBody) && hasBody {
+		// The body, as it arrives, through the filters to the upstream.
+		err := readChunks(r.Body, func(b []byte, eos bool) bool { return c.pushData(0, b, eos) })
+		if err != nil && !c.ended() {
+			c.err = err // the client went away in the middle of its body
 		}
-		switch res.Action {
-		case host.Continue:
-			hl = res.Headers
-			x.req = hl
-			continue
-		case host.LocalReply:
-			lr = res.Local
-		case host.Reset:
-			x.flags = "DR"
-			panic(http.ErrAbortHandler)
-		}
-		break
 	}
-
 	var resp *http.Response
-	if lr == nil {
+	lr := c.local
+	switch {
+	case c.reset:
+		up.abort()
+		x.flags = joinFlags(x.flags, "DR")
+		panic(http.ErrAbortHandler)
+	case c.err != nil:
+		up.abort()
+		x.flags = joinFlags(x.flags, "DC") // the client went away (or the proxy is closing)
+		return
+	case lr != nil:
+		up.abort()
+		if lr.Details == "request_payload_too_large" {
+			p.stats.inc(prefix + "downstream_rq_too_large")
+		}
+	default:
 		var cancel context.CancelFunc
-		resp, lr, cancel = p.forward(ctx, r, hl, x)
+		resp, lr, cancel = up.response()
 		if cancel != nil {
 			defer cancel()
 		}
 		if resp == nil && lr == nil {
-			x.flags = "DC"
+			x.flags = joinFlags(x.flags, "DC")
 			return
 		}
 	}
+	p.respond(ctx, w, x, resp, lr)
+}
 
-	// Encoder filters run in reverse chain order, on upstream responses and
-	// local replies alike.
+// respond runs the encoder filters (in reverse chain order, on upstream
+// responses and local replies alike) and writes the response.
+func (p *Proxy) respond(ctx context.Context, w http.ResponseWriter, x *exchange, resp *http.Response, lr *host.LocalResponse) {
+	if resp != nil {
+		defer resp.Body.Close()
+	}
 	var rh headerList
 	var body io.Reader
+	eos := false
 	if lr != nil {
 		rh = lr.ResponseHeaders()
-		body = strings.NewReader(string(lr.Body))
+		body, eos = bytesReader(lr.Body), len(lr.Body) == 0
 	} else {
 		rh = responsePairs(resp)
 		rh = append(rh, [2]string{"x-envoy-upstream-service-time", strconv.FormatInt(time.Since(x.start).Milliseconds(), 10)})
-		body = resp.Body
+		body, eos = resp.Body, resp.ContentLength == 0 || resp.Body == http.NoBody
 	}
-	respEOS := lr != nil && len(lr.Body) == 0 || lr == nil && resp.ContentLength == 0
-	for i := len(x.streams) - 1; i >= 0; i-- {
-		res, err := x.streams[i].ResponseHeaders(ctx, rh, respEOS)
-		if err != nil {
-			x.flags = "DC"
-			return
-		}
-		if res.Action == host.Reset {
-			x.flags = "DR"
-			panic(http.ErrAbortHandler)
-		}
-		if res.Action == host.LocalReply {
-			if resp != nil {
-				resp.Body.Close()
-				resp = nil
+	c := newChain(ctx, x.streams, true)
+	sent := false // response headers went to the client
+	c.sinkHeaders = func(h headerList, _ bool) (*host.LocalResponse, bool) {
+		p.writeHeaders(w, x, h)
+		sent = true
+		return nil, true
+	}
+	c.sinkData = func(b []byte, eos bool) bool {
+		if len(b) > 0 {
+			if _, err := w.Write(b); err != nil {
+				return false // the client went away
 			}
-			lr = res.Local
-			rh = lr.ResponseHeaders()
-			body = strings.NewReader(string(lr.Body))
-			break
+			x.bytesOut += int64(len(b))
 		}
-		rh = res.Headers
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		return true
 	}
+	var readErr error
+	if c.pushHeaders(0, rh, eos) && !eos {
+		readErr = readChunks(body, func(b []byte, eos bool) bool { return c.pushData(0, b, eos) })
+	}
+	switch {
+	case c.reset:
+		x.flags = joinFlags(x.flags, "DR")
+		panic(http.ErrAbortHandler)
+	case c.err != nil:
+		return // the client went away
+	case c.local != nil && sent:
+		// A filter answered after the response started: Envoy can only
+		// reset the stream.
+		panic(http.ErrAbortHandler)
+	case c.local != nil:
+		// A filter replaced the response; the filters before it in the
+		// encoding order do not see the replacement.
+		lr := c.local
+		p.writeHeaders(w, x, lr.ResponseHeaders())
+		n, _ := w.Write(lr.Body)
+		x.bytesOut += int64(n)
+		return
+	}
+	if readErr != nil && ctx.Err() == nil && lr == nil {
+		x.flags = joinFlags(x.flags, "UPE")
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// writeHeaders sends the response headers to the client.
+func (p *Proxy) writeHeaders(w http.ResponseWriter, x *exchange, rh headerList) {
 	x.resp = rh
 	status := 200
 	if v, ok := rh.get(":status"); ok {
@@ -157,15 +199,6 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Server", "envoy")
 	x.status = status
 	w.WriteHeader(status)
-	n, err := copyFlush(w, body)
-	x.bytesOut = n
-	if resp != nil {
-		resp.Body.Close()
-	}
-	if err != nil && ctx.Err() == nil && lr == nil {
-		x.flags = joinFlags(x.flags, "UPE")
-		panic(http.ErrAbortHandler)
-	}
 }
 
 func joinFlags(a, b string) string {
@@ -175,71 +208,177 @@ func joinFlags(a, b string) string {
 	return a + "," + b
 }
 
-func copyFlush(w http.ResponseWriter, r io.Reader) (int64, error) {
-	f, _ := w.(http.Flusher)
-	buf := make([]byte, 32*1024)
-	var n int64
-	for {
-		m, err := r.Read(buf)
-		if m > 0 {
-			if _, werr := w.Write(buf[:m]); werr != nil {
-				return n, nil // the client went away
-			}
-			n += int64(m)
-			if f != nil {
-				f.Flush()
-			}
+// upstream is the router at the end of the decoder filters. A request
+// without a body is sent once its headers passed every filter. A request
+// with a body is sent as soon as its headers passed, as Envoy's router does,
+// with the body streamed as the filters release it; a later local reply or
+// reset aborts it.
+type upstream struct {
+	p   *Proxy
+	ctx context.Context
+	x   *exchange
+
+	hdrs    headerList // the headers the upstream gets
+	reached bool       // the headers passed every filter
+
+	// A request with a body, sent while the body goes through the filters.
+	pw      *io.PipeWriter
+	broken  bool // the upstream stopped taking the body
+	done    chan struct{}
+	stop    context.CancelFunc
+	resp    *http.Response
+	lr      *host.LocalResponse
+	timeout context.CancelFunc
+}
+
+func (u *upstream) headers(h headerList, eos bool) (*host.LocalResponse, bool) {
+	u.hdrs, u.reached = h, true
+	u.x.req = h
+	if eos {
+		return nil, true // sent by response(), once the filters are done
+	}
+	t, lr := u.p.pick(h, u.x)
+	if lr != nil {
+		return lr, false
+	}
+	pr, pw := io.Pipe()
+	ctx, stop := context.WithCancel(u.ctx)
+	u.pw, u.stop, u.done = pw, stop, make(chan struct{})
+	n := int64(-1) // chunked, unless the filters left a content-length
+	if v, ok := h.get("content-length"); ok {
+		if l, err := strconv.ParseInt(v, 10, 64); err == nil && l >= 0 {
+			n = l
 		}
-		if err == io.EOF {
-			return n, nil
+	}
+	go func() {
+		defer close(u.done)
+		u.resp, u.lr, u.timeout = u.p.send(ctx, t, h, pr, n, u.x)
+		pr.CloseWithError(errUpstreamDone)
+	}()
+	return nil, true
+}
+
+var errUpstreamDone = errors.New("devproxy: the upstream request ended")
+
+func (u *upstream) data(b []byte, eos bool) bool {
+	if u.pw == nil {
+		return true
+	}
+	if len(b) > 0 && !u.broken {
+		if _, err := u.pw.Write(b); err != nil {
+			u.broken = true // the upstream answered or failed: its outcome says which
 		}
-		if err != nil {
-			return n, err
-		}
+	}
+	if eos {
+		u.pw.Close()
+	}
+	return true
+}
+
+// abort ends an upstream request that is under way, when the client is
+// answered otherwise.
+func (u *upstream) abort() {
+	if u.pw == nil {
+		return
+	}
+	u.stop()
+	u.pw.CloseWithError(context.Canceled)
+	<-u.done
+	if u.resp != nil {
+		u.resp.Body.Close()
+	}
+	if u.timeout != nil {
+		u.timeout()
 	}
 }
 
-// forward routes the request and sends it upstream. It returns the
+// response returns the upstream's response, or the local reply Envoy's
+// router would send, and the cancel function of the route's timeout.
+func (u *upstream) response() (*http.Response, *host.LocalResponse, context.CancelFunc) {
+	if !u.reached {
+		return nil, nil, nil
+	}
+	if u.pw == nil {
+		return u.p.forward(u.ctx, u.hdrs, u.x)
+	}
+	<-u.done
+	stop := u.stop
+	timeout := u.timeout
+	return u.resp, u.lr, func() {
+		if timeout != nil {
+			timeout()
+		}
+		stop()
+	}
+}
+
+// forward routes a bodiless request and sends it upstream. It returns the
 // upstream response, or the local reply Envoy's router would send.
-func (p *Proxy) forward(ctx context.Context, r *http.Request, hl headerList, x *exchange) (*http.Response, *host.LocalResponse, context.CancelFunc) {
+func (p *Proxy) forward(ctx context.Context, hl headerList, x *exchange) (*http.Response, *host.LocalResponse, context.CancelFunc) {
+	t, lr := p.pick(hl, x)
+	if lr != nil {
+		return nil, lr, nil
+	}
+	return p.send(ctx, t, hl, http.NoBody, 0, x)
+}
+
+// target is where the router sends a request.
+type target struct {
+	route    *bootstrap.Route
+	cluster  *cluster
+	endpoint string
+}
+
+// pick routes the request and picks an endpoint, or returns the local
+// reply Envoy's router sends when it cannot.
+func (p *Proxy) pick(hl headerList, x *exchange) (*target, *host.LocalResponse) {
 	authority, _ := hl.get(":authority")
 	path, _ := hl.get(":path")
-	method, _ := hl.get(":method")
 	rt := p.route(authority, path)
 	if rt == nil {
 		x.flags = "NR"
 		p.stats.inc("http." + p.cfg.Listener.StatPrefix + ".no_route")
-		return nil, &host.LocalResponse{Status: 404, Details: "route_not_found", GRPCStatus: -1}, nil
+		return nil, &host.LocalResponse{Status: 404, Details: "route_not_found", GRPCStatus: -1}
 	}
 	c := p.clusters[rt.Cluster]
 	if c == nil {
 		x.flags = "NC"
-		return nil, &host.LocalResponse{Status: 503, Details: "cluster_not_found", GRPCStatus: -1}, nil
+		return nil, &host.LocalResponse{Status: 503, Details: "cluster_not_found", GRPCStatus: -1}
 	}
 	ep, ok := c.endpoint()
 	if !ok {
 		x.flags = "UH"
-		return nil, &host.LocalResponse{Status: 503, Body: []byte("no healthy upstream"), Details: "no_healthy_upstream", GRPCStatus: -1}, nil
+		return nil, &host.LocalResponse{Status: 503, Body: []byte("no healthy upstream"), Details: "no_healthy_upstream", GRPCStatus: -1}
 	}
 	x.upstream = ep
+	return &target{route: rt, cluster: c, endpoint: ep}, nil
+}
+
+// send sends the request to the target with body (n bytes; -1 when
+// unknown, sent chunked). It returns the upstream response, or the local
+// reply Envoy's router would send.
+func (p *Proxy) send(ctx context.Context, t *target, hl headerList, body io.Reader, n int64, x *exchange) (*http.Response, *host.LocalResponse, context.CancelFunc) {
+	path, _ := hl.get(":path")
+	method, _ := hl.get(":method")
+	authority, _ := hl.get(":authority")
+	rt := t.route
 	var cancel context.CancelFunc
-	uctx := context.WithValue(ctx, connectTimeoutKey{}, c.c.ConnectTimeout)
+	uctx := context.WithValue(ctx, connectTimeoutKey{}, t.cluster.c.ConnectTimeout)
 	if rt.Timeout > 0 {
 		uctx, cancel = context.WithTimeout(uctx, rt.Timeout)
 	}
-	var body io.Reader = r.Body
-	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
-		body = http.NoBody
-	}
-	ur, err := http.NewRequestWithContext(uctx, method, "http://"+ep+path, body)
+	ur, err := http.NewRequestWithContext(uctx, method, "http://"+t.endpoint+path, body)
 	if err != nil {
 		x.flags = "DPE"
 		return nil, &host.LocalResponse{Status: 400, Body: []byte("Bad Request"), Details: "invalid_request", GRPCStatus: -1}, cancel
 	}
 	ur.Host = authority
-	ur.ContentLength = r.ContentLength
+	ur.ContentLength = n
+	if n == 0 {
+		ur.Body = http.NoBody
+	}
 	for _, kv := range hl {
-		if strings.HasPrefix(kv[0], ":") || kv[0] == "host" || kv[0] == "content-length" {
+		if strings.HasPrefix(kv[0], ":") || kv[0] == "host" || kv[0] == "content-length" || kv[0] == "transfer-encoding" {
 			continue
 		}
 		ur.Header.Add(kv[0], kv[1])
@@ -260,7 +399,7 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, hl headerList, x *
 			return nil, nil, cancel
 		default:
 			x.flags = "UF"
-			p.debugf("upstream connect failure, cluster %q endpoint %s: %v", rt.Cluster, ep, err)
+			p.debugf("upstream connect failure, cluster %q endpoint %s: %v", rt.Cluster, t.endpoint, err)
 			p.stats.inc(cs + "upstream_cx_connect_fail")
 			return nil, &host.LocalResponse{Status: 503,
 				Body:    []byte("upstream connect error or disconnect/reset before headers. reset reason: connection failure"),

@@ -361,3 +361,23 @@ func TestResponseBodyTooLargeResets(t *testing.T) {
 		t.Fatalf("got %+v %v (details %q)", rr, err, s.Details())
 	}
 }
+
+// Envoy runs encoder filters on a local reply's body too.
+func TestLocalReplyBodyThroughResponseBody(t *testing.T) {
+	h, _ := newHost(t, nil)
+	ctx := ctxT(t)
+	s := h.NewStream(props())
+	defer s.Close()
+	res, err := s.RequestHeaders(ctx, req("/local"), true)
+	if err != nil || res.Action != host.LocalReply {
+		t.Fatalf("got %+v %v", res, err)
+	}
+	if rr, err := s.ResponseHeaders(ctx, res.Local.ResponseHeaders(), false); err != nil || rr.Action != host.Continue {
+		t.Fatalf("response headers: %+v %v", rr, err)
+	}
+	rr, err := s.ResponseBody(ctx, res.Local.Body, true)
+	if err != nil || rr.Action != host.Continue || string(rr.Body) != "denied by guest" || !rr.EndOfStream {
+		t.Fatalf("response body: %+v %v", rr, err)
+	}
+	noViolations(t, h)
+}

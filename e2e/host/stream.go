@@ -503,7 +503,7 @@ func (s *Stream) runBody(ph phase, data []byte, eos bool, ch chan outcome) {
 		s.pendingAnswer = nil
 		ch <- outcome{res: res}
 		return
-	case s.answered:
+	case s.answered && ph == phaseRequest:
 		ch <- outcome{err: fmt.Errorf("host: stream %d was already answered (a local reply or a reset): send no more of its %s", s.id, ph)}
 		return
 	case s.waiter != nil:

@@ -42,6 +42,7 @@ type pluginContext struct {
 	types.DefaultPluginContext
 	requests proxywasm.MetricCounter
 	ticks    proxywasm.MetricCounter
+	chunks   proxywasm.MetricCounter
 	inflight proxywasm.MetricGauge
 	sizes    proxywasm.MetricHistogram
 	callout  string
@@ -79,6 +80,7 @@ func (p *pluginContext) OnPluginStart(pluginConfigurationSize int) types.OnPlugi
 	}
 	p.requests = proxywasm.DefineCounterMetric("test_requests_total")
 	p.ticks = proxywasm.DefineCounterMetric("test_ticks_total")
+	p.chunks = proxywasm.DefineCounterMetric("test_request_body_chunks_total")
 	p.inflight = proxywasm.DefineGaugeMetric("test_inflight")
 	p.sizes = proxywasm.DefineHistogramMetric("test_path_length")
 	proxywasm.LogInfo("test guest started")
@@ -224,6 +226,7 @@ func (c *httpContext) onCallout(numHeaders, bodySize int, local bool) {
 //	/trap-body           crash
 func (c *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
 	c.bodyCalls++
+	c.p.chunks.Increment(1)
 	seen := "len=" + strconv.Itoa(bodySize) + " eos=" + strconv.FormatBool(endOfStream) + " calls=" + strconv.Itoa(c.bodyCalls)
 	switch c.route {
 	case "/echo-body":
@@ -260,11 +263,16 @@ func (c *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 		proxywasm.SetProperty([]string{"guest_body"}, []byte(seen))
 		return types.ActionContinue
 	case "/callout-body":
+		// Records what the first body callback saw.
 		if !c.calloutDone {
-			proxywasm.SetProperty([]string{"guest_body"}, []byte("during-callout "+seen))
+			if c.bodyCalls == 1 {
+				proxywasm.SetProperty([]string{"guest_body"}, []byte("during-callout "+seen))
+			}
 			return types.ActionPause
 		}
-		proxywasm.SetProperty([]string{"guest_body"}, []byte("after-callout "+seen))
+		if c.bodyCalls == 1 {
+			proxywasm.SetProperty([]string{"guest_body"}, []byte("after-callout "+seen))
+		}
 		return types.ActionContinue
 	case "/callout-naive-body":
 		proxywasm.SetProperty([]string{"guest_body"}, []byte("callout-done="+strconv.FormatBool(c.calloutDone)+" "+seen))
