@@ -45,6 +45,12 @@ type PageData struct {
 	Message string
 	// SiteKey is the CAPTCHA provider's public site key.
 	SiteKey string
+	// Method is how the page sends the answer: "post" (the default) puts it
+	// in an application/x-www-form-urlencoded body, "get" in the query
+	// string of VerifyPath. A Proxy-Wasm filter sees a POST body only when
+	// Envoy lets it hold the headers (allow_on_headers_stop_iteration);
+	// GET works on every Envoy.
+	Method string
 }
 
 // DefaultTitle is the title of a page without one.
@@ -230,7 +236,11 @@ func appendChallenge(b []byte, d PageData) []byte {
 	if v, ok := SafeReturnPath(verify); !ok || v == "/" {
 		verify = DefaultVerifyPath
 	}
-	b = append(b, `<form id="ipveil" method="post" action="`...)
+	method := "post"
+	if d.Method == "get" {
+		method = "get"
+	}
+	b = append(b, `<form id="ipveil" method="`+method+`" action="`...)
 	b = appendEscaped(b, verify)
 	if !d.Provider.IsCaptcha() {
 		diff := min(max(d.Difficulty, MinDifficulty), MaxDifficulty)

@@ -79,7 +79,7 @@ func (h *httpContext) servePuzzle(difficulty int, status uint32, returnPath, mes
 	}
 	page := c.Template.Render(challenge.PageData{
 		Provider: c.Provider, Token: tok, Difficulty: difficulty, VerifyPath: c.VerifyPath,
-		ReturnPath: returnPath, Title: c.Title, Message: message, SiteKey: c.SiteKey,
+		ReturnPath: returnPath, Title: c.Title, Message: message, SiteKey: c.SiteKey, Method: c.VerifyMethod,
 	})
 	hdrs := [][2]string{{"content-type", "text/html; charset=utf-8"}, {"cache-control", "no-store"}, {"x-content-type-options", "nosniff"}}
 	if csp := c.Template.ContentSecurityPolicy(c.Provider); csp != "" {
@@ -92,15 +92,28 @@ func (h *httpContext) servePuzzle(difficulty int, status uint32, returnPath, mes
 }
 
 // startVerify handles the request headers of the verify path. The request
-// never reaches the upstream: it is answered here or once its body is in.
+// never reaches the upstream: it is answered here (an answer in the query
+// string) or once its body is in (a form body).
 func (h *httpContext) startVerify(headers [][2]string, endOfStream bool) types.Action {
 	c := &h.plugin.cfg.Challenge
 	h.answered = true // from now on the filter answers this request itself
+	method := headerValue(headers, ":method")
 	switch {
-	case headerValue(headers, ":method") != "POST":
-		return h.verifyFailed(errBadMethod, 405, [][2]string{{"allow", "POST"}})
+	case method != "POST" && method != "GET":
+		return h.verifyFailed(errBadMethod, 405, [][2]string{{"allow", "GET, POST"}})
 	case h.network == "":
 		return h.verifyFailed(challenge.ErrWrongNetwork, 403, nil)
+	case method == "GET":
+		q := ""
+		if i := strings.IndexByte(h.path, '?'); i >= 0 {
+			q = h.path[i+1:]
+		}
+		if len(q) > c.MaxFormBytes {
+			return h.verifyFailed(challenge.ErrTooLarge, 414, nil)
+		}
+		h.contentType = "application/x-www-form-urlencoded"
+		h.verifyForm([]byte(q))
+		return types.ActionPause
 	case endOfStream:
 		return h.verifyFailed(challenge.ErrMissingField, 400, nil)
 	}
@@ -116,9 +129,15 @@ func (h *httpContext) startVerify(headers [][2]string, endOfStream bool) types.A
 	return types.ActionPause
 }
 
-// OnHttpRequestBody reads the verify form; other requests' bodies pass.
+// OnHttpRequestBody reads the verify form. The body of a request waiting
+// for its verdict is held back with it (where Envoy delivers it: with
+// allow_on_headers_stop_iteration), so that nothing reaches the upstream
+// before the check; other bodies pass.
 func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
 	if !h.verifying {
+		if h.flight != nil && !h.answered {
+			return types.ActionPause
+		}
 		return types.ActionContinue
 	}
 	c := &h.plugin.cfg.Challenge

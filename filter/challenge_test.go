@@ -22,7 +22,7 @@ var tokenRE = regexp.MustCompile(`name="token" value="([A-Za-z0-9_.-]+)"`)
 func powEnv(t *testing.T, extra ...string) *env {
 	t.Helper()
 	t.Setenv("IPVEIL_CHALLENGE_KEYS", challengeKeys)
-	cfg := `"challenge": {"kind": "pow", "difficulty": 4}`
+	cfg := `"challenge": {"kind": "pow", "difficulty": 4, "verify_method": "post"}`
 	return newEnv(t, strings.Join(append([]string{cfg}, extra...), ","))
 }
 
@@ -184,7 +184,8 @@ func TestVerifyBadInput(t *testing.T) {
 		hdrs   [][2]string
 		status uint32
 	}{
-		{"GET", "GET", "", nil, 405},
+		{"PUT", "PUT", "", nil, 405},
+		{"GET without an answer", "GET", "", nil, 400},
 		{"no body", "POST", "", nil, 400},
 		{"declared too large", "POST", "token=x", [][2]string{{"content-length", "999999"}}, 413},
 		{"not a form", "POST", "%zz=%%", nil, 400},
@@ -192,10 +193,10 @@ func TestVerifyBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.method == "GET" {
-				r := e.send("192.0.2.44:0", "/.ipveil/verify")
+			if tc.method != "POST" {
+				r := e.send("192.0.2.44:0", "/.ipveil/verify", [2]string{":method", tc.method})
 				lr := e.wantReply(r, tc.status)
-				if headerValue(lr.Headers, "allow") != "POST" {
+				if tc.method == "PUT" && headerValue(lr.Headers, "allow") != "GET, POST" {
 					t.Errorf("no Allow header: %v", lr.Headers)
 				}
 				if r.callout != nil {
@@ -323,4 +324,43 @@ func TestChallengeConfigErrors(t *testing.T) {
 			t.Errorf("%s: want a problem at %s, got %v", tc.doc, tc.path, err)
 		}
 	}
+}
+
+// The default page sends the answer in the query string: it works on every
+// Envoy, whatever allow_on_headers_stop_iteration says.
+func TestProofOfWorkAnsweredWithGet(t *testing.T) {
+	t.Setenv("IPVEIL_CHALLENGE_KEYS", challengeKeys)
+	e := newEnv(t, `"challenge": {"kind": "pow", "difficulty": 4}`)
+	r, token := e.challenged("192.0.2.44:0", "/x")
+	if lr := e.reply(r); !strings.Contains(string(lr.Data), `method="get"`) {
+		t.Fatalf("the default page should answer with GET:\n%s", lr.Data)
+	}
+	v := e.send("192.0.2.44:0", "/.ipveil/verify?"+solvedForm(token), [2]string{":authority", "shop.example"})
+	lr := e.wantReply(v, 303)
+	if headerValue(lr.Headers, "location") != "/x" {
+		t.Errorf("location %q", headerValue(lr.Headers, "location"))
+	}
+	cookieOf(t, lr.Headers)
+	if v.callout != nil {
+		t.Error("the verify path made a lookup")
+	}
+}
+
+// A request waiting for its lookup holds its body back too, so nothing
+// reaches the upstream before the verdict.
+func TestBodyWaitsForTheVerdict(t *testing.T) {
+	e := newEnv(t, "")
+	if err := e.host.SetProperty([]string{"source", "address"}, []byte("203.0.113.7:0")); err != nil {
+		t.Fatal(err)
+	}
+	id := e.host.InitializeHttpContext()
+	if a := e.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/upload"}, {":authority", "a"}}, false); a != types.ActionPause {
+		t.Fatalf("headers: %v", a)
+	}
+	if a := e.host.CallOnRequestBody(id, []byte("data"), true); a != types.ActionPause {
+		t.Fatalf("the body of a request waiting for its verdict must be held, got %v", a)
+	}
+	cs := e.host.GetCalloutAttributesFromContext(id)
+	e.host.CallOnHttpCallResponse(cs[0].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(fmt.Sprintf(bodyTor, "203.0.113.7")))
+	e.wantReply(&req{id: id}, 403)
 }

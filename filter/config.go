@@ -141,6 +141,11 @@ type ChallengeConfig struct {
 	// VerifyPath is the path the filter owns for answers; it never reaches
 	// the upstream.
 	VerifyPath string
+	// VerifyMethod is how the page sends the answer: "get" (the query
+	// string; works on every Envoy) or "post" (a form body; needs the Wasm
+	// filter's allow_on_headers_stop_iteration: true, or Envoy holds the
+	// body back from a filter that holds the headers).
+	VerifyMethod string
 	// Cookie is the pass cookie's name and attributes.
 	Cookie        string
 	CookieOptions challenge.CookieOptions
@@ -495,6 +500,7 @@ func parseChallenge(ch *jsoncfg.Object, env EnvLookup) ChallengeConfig {
 	if p, ok := challenge.SafeReturnPath(c.VerifyPath); !ok || p != c.VerifyPath || strings.ContainsAny(c.VerifyPath, "?#") {
 		ch.Addf("verify_path", `must be a plain same-origin path such as "/.ipveil/verify"`)
 	}
+	c.VerifyMethod = ch.Enum("verify_method", "get", "get", "post")
 	c.MaxFormBytes = int(ch.Int("max_form_bytes", challenge.DefaultMaxFormBytes, 256, 1<<20))
 	c.ReplaySlots = int(ch.Int("replay_slots", 4096, 16, 1<<20))
 	c.Title = ch.String("title", challenge.DefaultTitle)

@@ -122,6 +122,11 @@ type WasmFilter struct {
 	// answering 503: failure_policy FAIL_OPEN, or the deprecated fail_open
 	// flag (Envoy 1.39 and 1.40 accept one or the other, not both).
 	FailOpen bool
+	// AllowOnHeadersStopIteration is allow_on_headers_stop_iteration: a
+	// filter that stops iteration in its request-headers callback still
+	// receives the body (Envoy's default turns that stop into
+	// StopAllIterationAndWatermark, which holds the body back too).
+	AllowOnHeadersStopIteration bool
 }
 
 // Cluster is one static upstream cluster.

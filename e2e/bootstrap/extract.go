@@ -406,9 +406,9 @@ func (x *extractor) wasm(path string, w *wasmfilterv3.Wasm) (WasmFilter, bool) {
 		return WasmFilter{}, false
 	}
 	ppath := path + ".config"
-	x.only(ppath, pc, "name", "root_id", "vm_config", "configuration", "fail_open", "failure_policy")
+	x.only(ppath, pc, "name", "root_id", "vm_config", "configuration", "fail_open", "failure_policy", "allow_on_headers_stop_iteration")
 	n := x.errs.len()
-	out := WasmFilter{Name: pc.GetName(), RootID: pc.GetRootId()}
+	out := WasmFilter{Name: pc.GetName(), RootID: pc.GetRootId(), AllowOnHeadersStopIteration: pc.GetAllowOnHeadersStopIteration().GetValue()}
 
 	failOpen := pc.GetFailOpen() //nolint:staticcheck // deprecated, but Envoy still honours it
 	if failOpen && pc.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED {

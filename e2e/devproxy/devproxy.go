@@ -170,7 +170,7 @@ func New(cfg *bootstrap.Config, opts Options) (*Proxy, error) {
 				Name: wf.Name, RootID: wf.RootID, VMID: wf.VMID,
 				Configuration: wf.Configuration, VMConfiguration: wf.VMConfiguration,
 				Env: wf.Env, FailOpen: wf.FailOpen,
-				AllowOnHeadersStopIteration: opts.AllowOnHeadersStopIteration[wf.Name],
+				AllowOnHeadersStopIteration: wf.AllowOnHeadersStopIteration || opts.AllowOnHeadersStopIteration[wf.Name],
 			},
 			BufferLimit: opts.BufferLimit,
 			Workers:     opts.Workers,

@@ -44,6 +44,9 @@ type Options struct {
 	Env map[string]string
 	// AccessLogFormat replaces the access-log format of envoy.yaml.
 	AccessLogFormat string
+	// Clusters adds STATIC loopback clusters to the bootstrap, by name and
+	// address (a mock CAPTCHA provider, say).
+	Clusters map[string]string
 	// LogLevel is devproxy's log level (default info); trace shows every
 	// module log line.
 	LogLevel host.LogLevel
@@ -146,6 +149,9 @@ func start(o Options) (*Stack, error) {
 	}
 	if c, ok := cfg.Clusters["app"]; ok {
 		c.Endpoints = []string{echoL.Addr().String()}
+	}
+	for name, addr := range o.Clusters {
+		cfg.Clusters[name] = &bootstrap.Cluster{Name: name, Type: "STATIC", Endpoints: []string{addr}, ConnectTimeout: time.Second}
 	}
 	if o.AccessLogFormat != "" {
 		f, err := bootstrap.CompileFormat(o.AccessLogFormat)
