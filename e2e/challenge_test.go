@@ -178,7 +178,7 @@ func TestCaptchaWithMockSiteverify(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	s := stack.Start(t, stack.Options{
-		Config: config(`"challenge": {"kind": "turnstile", "captcha": {"site_key": "1x00000000000000000000AA", "secret_env": "TURNSTILE_SECRET", "cluster": "turnstile", "authority": "127.0.0.1"}}`),
+		Config:   config(`"challenge": {"kind": "turnstile", "captcha": {"site_key": "1x00000000000000000000AA", "secret_env": "TURNSTILE_SECRET", "cluster": "turnstile", "authority": "127.0.0.1"}}`),
 		Env:      map[string]string{"TURNSTILE_SECRET": "turnstile-secret"},
 		Clusters: map[string]string{"turnstile": l.Addr().String()},
 	})
