@@ -81,10 +81,10 @@ type Options struct {
 	// answered 413 (see host.Config.BufferLimit). 0 means Envoy's default,
 	// 1 MiB. The bootstrap loader does not read the field yet: set it here.
 	BufferLimit int
-	// AllowOnHeadersStopIteration names the Wasm filters (by filter name)
+	// AllowOnHeadersStopIteration names Wasm filters (by filter name) to
 	// run as with Envoy's allow_on_headers_stop_iteration: true (see
-	// host.Plugin.AllowOnHeadersStopIteration). The bootstrap loader does
-	// not read the field yet: set it here.
+	// host.Plugin.AllowOnHeadersStopIteration), in addition to those whose
+	// PluginConfig sets it in the bootstrap.
 	AllowOnHeadersStopIteration map[string]bool
 }
 
