@@ -23,6 +23,7 @@ import (
 var (
 	moduleOnce sync.Once
 	modulePath string
+	workDir    string
 	moduleErr  error
 )
 
@@ -43,7 +44,19 @@ func realModule(t *testing.T) string {
 			return
 		}
 		modulePath = filepath.Join(dir, "ipveil.wasm")
-		cmd := exec.Command("go", "run", "./internal/wasmbuild", "-o", modulePath, "-work", filepath.Join(dir, "work"), ".")
+		// wasmbuild's work directory must be inside the repository (its
+		// generated go.mod points at the SDK copy by a relative path).
+		if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
+			moduleErr = err
+			return
+		}
+		work, err := os.MkdirTemp(filepath.Join(root, "build"), "ipveil-oci-test-work-")
+		if err != nil {
+			moduleErr = err
+			return
+		}
+		workDir = work
+		cmd := exec.Command("go", "run", "./internal/wasmbuild", "-o", modulePath, "-work", work, ".")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			moduleErr = err
@@ -60,6 +73,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if modulePath != "" {
 		os.RemoveAll(filepath.Dir(modulePath))
+	}
+	if workDir != "" {
+		os.RemoveAll(workDir)
 	}
 	os.Exit(code)
 }
