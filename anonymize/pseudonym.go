@@ -95,6 +95,29 @@ func NewPseudonymizer(current string, keys map[string]string) (*Pseudonymizer, e
 	return p, nil
 }
 
+// ParsePseudonymKeys reads a key list in the form the filter and the CLI
+// take from the environment, "id:hex[,id:hex…]", the first key current, and
+// returns the Pseudonymizer. Errors name the entry or key id at fault, never
+// a key.
+func ParsePseudonymKeys(s string) (*Pseudonymizer, error) {
+	keys := map[string]string{}
+	current := ""
+	for i, part := range strings.Split(s, ",") {
+		id, hexKey, found := strings.Cut(strings.TrimSpace(part), ":")
+		if !found || id == "" {
+			return nil, fmt.Errorf("anonymize: pseudonym key %d is not id:hex", i+1)
+		}
+		if _, dup := keys[id]; dup {
+			return nil, fmt.Errorf("anonymize: pseudonym key id %q appears twice", id)
+		}
+		keys[id] = hexKey
+		if current == "" {
+			current = id
+		}
+	}
+	return NewPseudonymizer(current, keys)
+}
+
 var (
 	errPseudonymKeyHex  = errors.New("must be 32 hex digits (ipcrypt-deterministic) or 64 hex digits (ipcrypt-pfx)")
 	errPseudonymKeyZero = errors.New("is all zeros, which is not a secret")

@@ -388,26 +388,9 @@ func parsePseudonym(o *jsoncfg.Object, env EnvLookup) *anonymize.Pseudonymizer {
 		o.Addf("keys_env", "environment variable %s is not set: give it the pseudonym keys as id:hex[,id:hex…] (32 hex digits for ipcrypt-deterministic, 64 for prefix-preserving ipcrypt-pfx), in vm_config.environment_variables or Istio's vmConfig.env", name)
 		return nil
 	}
-	keys := map[string]string{}
-	current := ""
-	for i, part := range strings.Split(v, ",") {
-		id, hexKey, found := strings.Cut(strings.TrimSpace(part), ":")
-		if !found || id == "" {
-			o.Addf("keys_env", "key %d in %s is not id:hex", i+1, name)
-			return nil
-		}
-		if _, dup := keys[id]; dup {
-			o.Addf("keys_env", "key id %q appears twice in %s", id, name)
-			return nil
-		}
-		keys[id] = hexKey
-		if current == "" {
-			current = id
-		}
-	}
-	p, err := anonymize.NewPseudonymizer(current, keys)
+	p, err := anonymize.ParsePseudonymKeys(v)
 	if err != nil {
-		o.Addf("keys_env", "%v", err)
+		o.Addf("keys_env", "%s: %v", name, err)
 		return nil
 	}
 	return p

@@ -119,19 +119,11 @@ func pseudonymizerFromEnv() (*anonymize.Pseudonymizer, error) {
 	if v == "" {
 		return nil, fmt.Errorf("set %s to the pseudonym keys, id:hex[,id:hex…] (the first one current), as in the filter's privacy.pseudonym", envPseudonymKeys)
 	}
-	keys := map[string]string{}
-	current := ""
-	for i, part := range strings.Split(v, ",") {
-		id, k, ok := strings.Cut(strings.TrimSpace(part), ":")
-		if !ok || id == "" {
-			return nil, fmt.Errorf("%s: key %d is not id:hex", envPseudonymKeys, i+1)
-		}
-		keys[id] = k
-		if current == "" {
-			current = id
-		}
+	p, err := anonymize.ParsePseudonymKeys(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envPseudonymKeys, err)
 	}
-	return anonymize.NewPseudonymizer(current, keys)
+	return p, nil
 }
 
 func pseudonymize(args []string, _ io.Reader, stdout, stderr io.Writer) int {
