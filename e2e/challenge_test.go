@@ -178,7 +178,7 @@ func TestCaptchaWithMockSiteverify(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	s := stack.Start(t, stack.Options{
-		Config:   config(`"challenge": {"kind": "turnstile", "captcha": {"site_key": "1x00000000000000000000AA", "secret_env": "TURNSTILE_SECRET", "cluster": "turnstile", "authority": "127.0.0.1"}}`),
+		Config:   config(`"challenge": {"kind": "turnstile", "captcha": {"site_key": "1x00000000000000000000AA", "secret_env": "TURNSTILE_SECRET", "cluster": "turnstile", "authority": "127.0.0.1"}, "verify_method": "post"}`),
 		Env:      map[string]string{"TURNSTILE_SECRET": "turnstile-secret"},
 		Clusters: map[string]string{"turnstile": l.Addr().String()},
 	})
@@ -219,7 +219,7 @@ func TestVerifyPathBadInput(t *testing.T) {
 		want   int
 	}{
 		{"PUT", "PUT", "", 405},
-		{"GET without an answer", "GET", "", 400},
+		{"GET where the page posts", "GET", "", 405},
 		{"no body", "POST", "", 400},
 		{"missing nonce", "POST", "token=abc", 400},
 		{"oversized", "POST", "token=" + strings.Repeat("a", 40000), 413},

@@ -207,7 +207,10 @@ func leakRuns(sealPub string) []leakRun {
 				client(t, s, out, "/headers", "X-Forwarded-For", "203.0.113.81:4711, 192.0.2.77",
 					"Forwarded", `for="[2001:db8:77::2:81]:4711";proto=https, for=198.51.100.82`,
 					"X-Real-IP", "198.51.100.83", "True-Client-IP", "[2001:db8:77::2:81]:80",
-					"CF-Connecting-IP", "::ffff:198.51.100.82")
+					"CF-Connecting-IP", "::ffff:198.51.100.82",
+					"X-Client-IP", "198.51.100.83", "X-Cluster-Client-IP", "203.0.113.81",
+					"Fastly-Client-IP", "2001:db8:77::2:81", "X-Original-Forwarded-For", "203.0.113.81, 198.51.100.82",
+					"X-Forwarded", "for=198.51.100.83")
 				// 50 concurrent requests from one new address.
 				var wg sync.WaitGroup
 				for i := 0; i < 50; i++ {

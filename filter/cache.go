@@ -46,9 +46,10 @@ const (
 
 // Cache stores verdicts by keyed client hash, never by address.
 type Cache interface {
-	// Get returns the entry for k, if one is held. The entry may have
-	// expired; callers decide whether a stale entry is still of use.
-	Get(k clientKey) (Entry, CacheLevel, bool)
+	// Get returns the entry for k, if one is held: a fresh one (at now)
+	// from either level when there is one, else the newest expired one,
+	// whose use (serve-stale) the caller decides.
+	Get(k clientKey, now time.Time) (Entry, CacheLevel, bool)
 	// Put stores e for k.
 	Put(k clientKey, e Entry)
 	// Claim announces, until until, that this worker is looking k up. It
@@ -98,20 +99,30 @@ type tieredCache struct {
 	shared *slotTable
 }
 
-func (c *tieredCache) Get(k clientKey) (Entry, CacheLevel, bool) {
+func (c *tieredCache) Get(k clientKey, now time.Time) (Entry, CacheLevel, bool) {
+	var stale Entry
+	haveStale := false
 	if c.local != nil {
 		if e, ok := c.local.get(k); ok {
-			return e, LevelLocal, true
+			if now.Before(e.Expires) {
+				return e, LevelLocal, true
+			}
+			// Expired here: another worker may have refreshed it in
+			// shared data since.
+			stale, haveStale = e, true
 		}
 	}
 	e, ok := c.shared.get(k)
-	if !ok {
-		return Entry{}, LevelNone, false
+	if ok && (!haveStale || e.Expires.After(stale.Expires)) {
+		if c.local != nil {
+			c.local.put(k, e)
+		}
+		return e, LevelShared, true
 	}
-	if c.local != nil {
-		c.local.put(k, e)
+	if haveStale {
+		return stale, LevelLocal, true
 	}
-	return e, LevelShared, true
+	return Entry{}, LevelNone, false
 }
 
 func (c *tieredCache) Claim(k clientKey, until, now time.Time) bool {

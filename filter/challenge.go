@@ -23,8 +23,9 @@ const (
 	reasonFailedPref = "challenge_failed:"
 )
 
-// errBadMethod is the verify path answered for anything but POST.
-var errBadMethod = errors.New("the verify path takes POST only")
+// errBadMethod is the verify path answered with another method than
+// challenge.verify_method.
+var errBadMethod = errors.New("the verify path takes the configured method only")
 
 // passAccepted reports whether the request carries a pass that turns a
 // challenge into an allow. A pass never overrides block: it is consulted for
@@ -34,17 +35,21 @@ func (h *httpContext) passAccepted() bool {
 	if !c.Interactive || c.Keys == nil || h.network == "" {
 		return false
 	}
+	// Every cookie of that name counts: browsers send two when a host-only
+	// and a domain cookie coexist, and a stale one must not hide a valid one.
 	for _, line := range h.cookies {
-		v, ok := challenge.CookieValue(line, c.Cookie)
-		if !ok {
-			continue
+		for _, part := range strings.Split(line, ";") {
+			v, ok := challenge.CookieValue(part, c.Cookie)
+			if !ok {
+				continue
+			}
+			err := challenge.VerifyPass(c.Keys, v, h.plugin.now(), h.network, h.authority)
+			if err == nil {
+				h.plugin.metrics.passAccepted.inc()
+				return true
+			}
+			h.plugin.metrics.challengeCount(metricPassRejectedPrefix, challenge.Reason(err))
 		}
-		err := challenge.VerifyPass(c.Keys, v, h.plugin.now(), h.network, h.authority)
-		if err == nil {
-			h.plugin.metrics.passAccepted.inc()
-			return true
-		}
-		h.plugin.metrics.challengeCount(metricPassRejectedPrefix, challenge.Reason(err))
 	}
 	return false
 }
@@ -98,9 +103,11 @@ func (h *httpContext) startVerify(headers [][2]string, endOfStream bool) types.A
 	c := &h.plugin.cfg.Challenge
 	h.answered = true // from now on the filter answers this request itself
 	method := headerValue(headers, ":method")
+	want := strings.ToUpper(c.VerifyMethod)
 	switch {
-	case method != "POST" && method != "GET":
-		return h.verifyFailed(errBadMethod, 405, [][2]string{{"allow", "GET, POST"}})
+	case method != want:
+		// The page answers with the configured method only.
+		return h.verifyFailed(errBadMethod, 405, [][2]string{{"allow", want}})
 	case h.network == "":
 		return h.verifyFailed(challenge.ErrWrongNetwork, 403, nil)
 	case method == "GET":

@@ -185,7 +185,7 @@ func TestVerifyBadInput(t *testing.T) {
 		status uint32
 	}{
 		{"PUT", "PUT", "", nil, 405},
-		{"GET without an answer", "GET", "", nil, 400},
+		{"GET where the page posts", "GET", "", nil, 405},
 		{"no body", "POST", "", nil, 400},
 		{"declared too large", "POST", "token=x", [][2]string{{"content-length", "999999"}}, 413},
 		{"not a form", "POST", "%zz=%%", nil, 400},
@@ -196,7 +196,7 @@ func TestVerifyBadInput(t *testing.T) {
 			if tc.method != "POST" {
 				r := e.send("192.0.2.44:0", "/.ipveil/verify", [2]string{":method", tc.method})
 				lr := e.wantReply(r, tc.status)
-				if tc.method == "PUT" && headerValue(lr.Headers, "allow") != "GET, POST" {
+				if headerValue(lr.Headers, "allow") != "POST" {
 					t.Errorf("no Allow header: %v", lr.Headers)
 				}
 				if r.callout != nil {
@@ -229,7 +229,7 @@ func TestVerifyBadInput(t *testing.T) {
 
 func TestRuleDifficultyReachesThePage(t *testing.T) {
 	t.Setenv("IPVEIL_CHALLENGE_KEYS", challengeKeys)
-	e := newEnv(t, `"challenge": {"kind": "pow", "difficulty": 4}, "policy": {"rules": [{"name": "vpn", "when": {"vpn": true}, "action": "challenge", "difficulty": 7}]}`)
+	e := newEnv(t, `"challenge": {"kind": "pow", "difficulty": 4, "verify_method": "post"}, "policy": {"rules": [{"name": "vpn", "when": {"vpn": true}, "action": "challenge", "difficulty": 7}]}`)
 	r := e.send("192.0.2.44:0", "/", [2]string{":authority", "shop.example"})
 	e.answer(r, 200, fmt.Sprintf(bodyMedium, "x"))
 	lr := e.wantReply(r, 429)
@@ -273,7 +273,7 @@ func TestTurnstileCaptcha(t *testing.T) {
 		{"provider down, pass", 500, `oops`, "pass", 303},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, `"challenge": {"kind": "turnstile", "captcha": {"site_key": "0x4AAA", "secret_env": "TURNSTILE_SECRET", "cluster": "turnstile", "on_error": "`+tc.onError+`"}}`)
+			e := newEnv(t, `"challenge": {"kind": "turnstile", "captcha": {"site_key": "0x4AAA", "secret_env": "TURNSTILE_SECRET", "cluster": "turnstile", "on_error": "`+tc.onError+`"}, "verify_method": "post"}`)
 			r := e.send("192.0.2.44:0", "/", [2]string{":authority", "shop.example"})
 			e.answer(r, 200, fmt.Sprintf(bodyMedium, "x"))
 			lr := e.wantReply(r, 429)
@@ -363,4 +363,23 @@ func TestBodyWaitsForTheVerdict(t *testing.T) {
 	cs := e.host.GetCalloutAttributesFromContext(id)
 	e.host.CallOnHttpCallResponse(cs[0].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(fmt.Sprintf(bodyTor, "203.0.113.7")))
 	e.wantReply(&req{id: id}, 403)
+}
+
+func TestVerifyMethodGetRefusesPost(t *testing.T) {
+	t.Setenv("IPVEIL_CHALLENGE_KEYS", challengeKeys)
+	e := newEnv(t, `"challenge": {"kind": "pow", "difficulty": 4}`)
+	lr := e.wantReply(e.post("192.0.2.44:0", "/.ipveil/verify", "shop.example", "token=a&nonce=1"), 405)
+	if headerValue(lr.Headers, "allow") != "GET" {
+		t.Errorf("allow %q", headerValue(lr.Headers, "allow"))
+	}
+}
+
+// A stale pass next to a valid one (a host-only and a domain cookie, say)
+// must not hide the valid one.
+func TestEveryPassCookieCounts(t *testing.T) {
+	e := powEnv(t)
+	_, token := e.challenged("192.0.2.44:0", "/")
+	cookie := cookieOf(t, e.wantReply(e.post("192.0.2.44:0", "/.ipveil/verify", "shop.example", solvedForm(token)), 303).Headers)
+	r := e.send("192.0.2.44:0", "/", [2]string{":authority", "shop.example"}, [2]string{"cookie", "ipveil_pass=garbage; " + cookie})
+	e.wantContinue(r)
 }

@@ -41,6 +41,9 @@ const (
 var DefaultUpstreamHeaders = []string{
 	"x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip",
 	"cf-connecting-ip", "x-envoy-external-address",
+	// Set by load balancers and CDNs that may sit in front of Envoy.
+	"x-client-ip", "x-cluster-client-ip", "fastly-client-ip",
+	"x-original-forwarded-for", "x-forwarded",
 }
 
 // Config is a validated plugin configuration.

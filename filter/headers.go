@@ -69,9 +69,9 @@ func (h *httpContext) rewriteUpstreamHeaders(headers [][2]string) {
 // maskHeader masks one line of a client-address header.
 func maskHeader(cfg *Config, name, value string) string {
 	switch name {
-	case "x-forwarded-for":
+	case "x-forwarded-for", "x-original-forwarded-for":
 		return cfg.Masker.MaskXFF(value)
-	case "forwarded":
+	case "forwarded", "x-forwarded":
 		return cfg.Masker.MaskForwarded(value)
 	default:
 		return cfg.Masker.MaskHeaderValue(strings.TrimSpace(value))

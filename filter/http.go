@@ -128,7 +128,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 
 	key := p.keyer.client(addr)
 	now := p.now()
-	if e, level, ok := p.cache.Get(key); ok {
+	if e, level, ok := p.cache.Get(key, now); ok {
 		switch {
 		case now.Before(e.Expires):
 			if level == LevelLocal {

@@ -255,7 +255,7 @@ func (p *pluginContext) pollRemote(key clientKey, f *flight, now time.Time) {
 		delete(p.flights, key)
 		return
 	}
-	if e, _, ok := p.cache.Get(key); ok && now.Before(e.Expires) {
+	if e, _, ok := p.cache.Get(key, now); ok && now.Before(e.Expires) {
 		delete(p.flights, key)
 		src := srcCache
 		if e.Failed {

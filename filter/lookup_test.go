@@ -370,3 +370,25 @@ func TestAnotherWorkersClaimRunsOut(t *testing.T) {
 	e.host.CallOnHttpCallResponse(rc[0].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(fmt.Sprintf(bodyTor, "203.0.113.7")))
 	e.wantReply(r, 403)
 }
+
+// When this worker's copy of a verdict has expired but another worker has
+// refreshed it in shared data, the fresh one is used: no second lookup.
+func TestExpiredLocalEntryDefersToAFresherSharedOne(t *testing.T) {
+	e := newEnv(t, "")
+	r := e.send("203.0.113.7:0", "/")
+	e.answer(r, 200, fmt.Sprintf(bodyTor, "203.0.113.7"))
+	e.wantReply(r, 403)
+	e.clock.t = e.clock.t.Add(2 * time.Minute) // past ttl_s
+	p := e.vm.plugin
+	key := p.keyer.client(netip.MustParseAddr("203.0.113.7"))
+	// Another worker looked the client up again and stored the verdict.
+	p.cache.(*tieredCache).shared.put(key, Entry{Verdict: policy.Block, Reason: "tor", Expires: e.clock.t.Add(time.Minute)})
+	r2 := e.send("203.0.113.7:0", "/")
+	if r2.callout != nil {
+		t.Fatal("looked the client up again although shared data holds a fresh verdict")
+	}
+	e.wantReply(r2, 403)
+	if got := e.counter("ipveil.cache.shared_hit"); got != 1 {
+		t.Errorf("shared_hit = %d", got)
+	}
+}
