@@ -184,6 +184,10 @@ type EnvLookup func(name string) (string, bool)
 func ParseConfig(doc []byte, env EnvLookup) (*Config, error) {
 	var errs jsoncfg.Errors
 	root := jsoncfg.Parse(doc, &errs)
+	if errs.Len() > 0 {
+		// Not a JSON object: reading on would only add misleading problems.
+		return nil, errs.Err()
+	}
 	sum := sha256.Sum256(doc)
 	c := &Config{Namespace: "ipveil." + hex.EncodeToString(sum[:4])}
 
@@ -334,6 +338,7 @@ func parseReply(o *jsoncfg.Object, status int64, body, ctype string) Reply {
 func parseCIDRs(o *jsoncfg.Object, key string) []netip.Prefix {
 	var out []netip.Prefix
 	for i, s := range o.Strings(key, nil) {
+		at := jsoncfg.Index(o.Path(key), i)
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			// An address without a length is a single host.
@@ -341,9 +346,13 @@ func parseCIDRs(o *jsoncfg.Object, key string) []netip.Prefix {
 				a = a.Unmap()
 				p = netip.PrefixFrom(a, a.BitLen())
 			} else {
-				o.Errs().Addf(jsoncfg.Index(o.Path(key), i), `must be a CIDR such as "10.0.0.0/8" or "2001:db8::/32", or a single address`)
+				o.Errs().Addf(at, `must be a CIDR such as "10.0.0.0/8" or "2001:db8::/32", or a single address (%v)`, err)
 				continue
 			}
+		}
+		if p.Masked() != p {
+			o.Errs().Addf(at, "has bits set beyond its prefix length: write %s (or the address alone for one host)", p.Masked())
+			continue
 		}
 		if p.Addr().Is4In6() {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)

@@ -9,6 +9,8 @@
 package jsoncfg
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -97,7 +99,7 @@ func Parse(doc []byte, errs *Errors) *Object {
 		s = "{}"
 	}
 	if !gjson.Valid(s) {
-		errs.Addf("", "not valid JSON: check quotes, commas and braces (a JSON linter names the line)")
+		errs.Addf("", "not valid JSON%s: check quotes, commas and braces (the plugin configuration is JSON, not YAML; from envoy.yaml or a WasmPlugin, take the configuration value itself)", syntaxPosition(s))
 		return &Object{res: gjson.Parse("{}"), errs: errs, seen: map[string]bool{}}
 	}
 	r := gjson.Parse(s)
@@ -106,6 +108,28 @@ func Parse(doc []byte, errs *Errors) *Object {
 		r = gjson.Parse("{}")
 	}
 	return &Object{res: r, errs: errs, seen: map[string]bool{}}
+}
+
+// syntaxPosition returns " at line L, column C" for the first syntax error
+// in doc, or "" when it cannot tell.
+func syntaxPosition(doc string) string {
+	var v any
+	err := json.Unmarshal([]byte(doc), &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return ""
+	}
+	// Offset counts the bytes read, the offending one included.
+	off := int(se.Offset) - 1
+	if off < 0 {
+		off = 0
+	}
+	if off > len(doc) {
+		off = len(doc)
+	}
+	line := 1 + strings.Count(doc[:off], "\n")
+	col := off - strings.LastIndex(doc[:off], "\n")
+	return fmt.Sprintf(" at line %d, column %d (%s)", line, col, se.Error())
 }
 
 // Wrap returns a reader for r, which must be an object, at path.

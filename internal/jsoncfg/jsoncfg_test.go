@@ -71,3 +71,16 @@ func TestKeysWithDotsAreLiteral(t *testing.T) {
 		t.Errorf("paths %q", p)
 	}
 }
+
+func TestSyntaxErrorsSayWhere(t *testing.T) {
+	var errs Errors
+	Parse([]byte("{\n  \"a\": 1,\n}"), &errs)
+	if msg := errs.Err().Error(); !strings.Contains(msg, "line 3, column 1") {
+		t.Errorf("%s", msg)
+	}
+	var errs2 Errors
+	Parse([]byte(`{"a": [1, 2`), &errs2)
+	if msg := errs2.Err().Error(); !strings.Contains(msg, "unexpected end") {
+		t.Errorf("%s", msg)
+	}
+}
