@@ -12,6 +12,13 @@ GO=${GO:-go}
 mkdir -p build/bin
 "$GO" build -o build/bin/ ./e2e/cmd/mockrep ./e2e/cmd/echo ./e2e/cmd/devproxy
 
+for port in 10000 10001 10002 9901; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "run-local: something already listens on 127.0.0.1:$port (another make run?); stop it first" >&2
+    exit 1
+  fi
+done
+
 pids=()
 cleanup() {
   trap - INT TERM EXIT
