@@ -255,11 +255,7 @@ func (h *httpContext) grantPass(returnPath string) {
 		h.verifyFailed(err, 500, nil)
 		return
 	}
-	if rp, ok := challenge.SafeReturnPath(returnPath); ok {
-		returnPath = rp
-	} else {
-		returnPath = "/"
-	}
+	returnPath = safeReturnPath(returnPath)
 	p.metrics.challengeSolved.inc()
 	h.record(decision{verdict: policy.Allow, reason: reasonSolved, source: srcChallenge})
 	hdrs := [][2]string{
@@ -278,11 +274,7 @@ func (h *httpContext) verifyRetry(err error, returnPath string) {
 	reason := challenge.Reason(err)
 	h.plugin.metrics.challengeCount(metricChallengeFailedPrefix, reason)
 	h.record(decision{verdict: policy.Challenge, reason: reasonFailedPref + reason, source: srcChallenge, errKind: reason})
-	if rp, ok := challenge.SafeReturnPath(returnPath); ok {
-		returnPath = rp
-	} else {
-		returnPath = "/"
-	}
+	returnPath = safeReturnPath(returnPath)
 	h.servePuzzle(0, 403, returnPath, "That did not work. Please try again.")
 }
 
@@ -296,6 +288,15 @@ func (h *httpContext) verifyFailed(err error, status uint32, extra [][2]string) 
 	h.record(decision{verdict: policy.Challenge, reason: reasonFailedPref + reason, source: srcChallenge, errKind: reason})
 	h.reply(Reply{Status: status, Body: "ipveil: " + strings.ReplaceAll(reason, "_", " ") + "\n", ContentType: "text/plain; charset=utf-8"}, append(extra, [2]string{"cache-control", "no-store"}))
 	return types.ActionPause
+}
+
+// safeReturnPath keeps a same-origin return path and turns anything else
+// (including the empty path of a puzzle that did not verify) into "/".
+func safeReturnPath(p string) string {
+	if rp, ok := challenge.SafeReturnPath(p); ok {
+		return rp
+	}
+	return "/"
 }
 
 func formStatus(err error) uint32 {

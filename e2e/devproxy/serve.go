@@ -18,17 +18,16 @@ import (
 
 // exchange is what one request leaves for the access log and stats.
 type exchange struct {
-	start     time.Time
-	req       headerList
-	resp      headerList
-	status    int
-	flags     string
-	upstream  string
-	bytesIn   int64
-	bytesOut  int64
-	streams   []*host.Stream
-	protocol  string
-	localBody []byte
+	start    time.Time
+	req      headerList
+	resp     headerList
+	status   int
+	flags    string
+	upstream string
+	bytesIn  int64
+	bytesOut int64
+	streams  []*host.Stream
+	protocol string
 }
 
 type countingReader struct {

@@ -38,13 +38,13 @@ type vm struct {
 	mod api.Module
 	mem api.Memory
 
-	fnMalloc, fnContextCreate, fnVMStart, fnConfigure    api.Function
-	fnRequestHeaders, fnResponseHeaders, fnLog, fnDone   api.Function
-	fnDelete, fnHTTPCallResponse, fnTick, fnQueueReady   api.Function
-	fnRequestBody, fnResponseBody, fnRequestTrailers     api.Function
-	fnResponseTrailers, fnForeignFunction, fnGrpcReceive api.Function
-	stack                                                []uint64
-	mallocStack                                          []uint64
+	fnMalloc, fnContextCreate, fnVMStart, fnConfigure  api.Function
+	fnRequestHeaders, fnResponseHeaders, fnLog, fnDone api.Function
+	fnDelete, fnHTTPCallResponse, fnTick, fnQueueReady api.Function
+	fnRequestBody, fnResponseBody, fnRequestTrailers   api.Function
+	fnResponseTrailers, fnForeignFunction              api.Function
+	stack                                              []uint64
+	mallocStack                                        []uint64
 
 	rootID        uint32
 	nextContextID uint32
